@@ -1,0 +1,343 @@
+//! The event schema publishers send, and its validation.
+//!
+//! Input is parsed strictly: an unknown field, an unknown category or severity, a
+//! missing `source` or an oversized body is an error that names the field, because a
+//! typo such as `severty` silently falling back to a default would page nobody.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{FieldError, from_slice};
+use crate::scope::Scope;
+
+/// The largest event Herald accepts, in bytes of JSON.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The kinds a `job` event may have; other categories take any kind.
+pub const JOB_KINDS: [&str; 5] = ["started", "running", "succeeded", "failed", "aborted"];
+
+const MAX_SOURCE_CHARS: usize = 256;
+
+macro_rules! closed_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " `{}`, expected one of {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+closed_enum!(
+    /// What an event is about.
+    Category, "category" {
+        System = "system",
+        Configuration = "configuration",
+        Job = "job",
+        Deployment = "deployment",
+        Spending = "spending",
+    }
+);
+
+closed_enum!(
+    /// How urgent an event is. Critical events travel in their own lane.
+    Severity, "severity" {
+        Critical = "critical",
+        Warning = "warning",
+        Info = "info",
+    }
+);
+
+/// A validated event, as routed, stored and delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Assigned when absent; also the idempotency key of the event.
+    pub id: Uuid,
+    pub source: String,
+    pub category: Category,
+    pub kind: String,
+    pub severity: Severity,
+    pub scope: Scope,
+    pub title: String,
+    pub message: String,
+    pub labels: BTreeMap<String, String>,
+    pub data: serde_json::Value,
+    pub dedup_key: Option<String>,
+    pub resolved: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub url: Option<String>,
+}
+
+impl Event {
+    /// The AMQP routing key of the event on the events exchange.
+    pub fn routing_key(&self) -> String {
+        format!("{}.{}", self.category, self.severity)
+    }
+}
+
+/// What a publisher may send: everything but `source` and `category` is optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventInput {
+    #[serde(default)]
+    id: Option<Uuid>,
+    source: String,
+    category: Category,
+    #[serde(default)]
+    kind: String,
+    #[serde(default = "default_severity")]
+    severity: Severity,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    data: serde_json::Value,
+    #[serde(default)]
+    dedup_key: Option<String>,
+    #[serde(default)]
+    resolved: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    occurred_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+fn default_severity() -> Severity {
+    Severity::Info
+}
+
+/// Parses and validates one event. `now` stamps events that carry no `occurred_at`.
+pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, FieldError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(too_large(bytes.len()));
+    }
+    from_slice::<EventInput>(bytes)?.validate(now)
+}
+
+/// Parses one event or a JSON array of events; errors in an array are named by
+/// index (`[3].severity`).
+pub fn parse_events(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, FieldError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'[') {
+        return parse_event(bytes, now).map(|e| vec![e]);
+    }
+    let raw: Vec<&RawValue> = from_slice(bytes)?;
+    if raw.is_empty() {
+        return Err(FieldError::new("", "expected at least one event"));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            parse_event(r.get().as_bytes(), now).map_err(|e| e.within(&format!("[{i}]")))
+        })
+        .collect()
+}
+
+fn too_large(len: usize) -> FieldError {
+    FieldError::new(
+        "",
+        format!("event is {len} bytes; the limit is {MAX_EVENT_BYTES} bytes"),
+    )
+}
+
+impl EventInput {
+    fn validate(self, now: OffsetDateTime) -> Result<Event, FieldError> {
+        let source = self.source.trim().to_owned();
+        if source.is_empty() {
+            return Err(FieldError::new("source", "must not be empty"));
+        }
+        if source.chars().count() > MAX_SOURCE_CHARS {
+            return Err(FieldError::new(
+                "source",
+                format!("must be at most {MAX_SOURCE_CHARS} characters"),
+            ));
+        }
+        let kind = self.kind.trim().to_owned();
+        if self.category == Category::Job && !JOB_KINDS.contains(&kind.as_str()) {
+            return Err(FieldError::new(
+                "kind",
+                format!(
+                    "a job event's kind must be one of {}, not `{kind}`",
+                    JOB_KINDS.join(", ")
+                ),
+            ));
+        }
+        let scope = Scope::parse(&self.scope).map_err(|m| FieldError::new("scope", m))?;
+        if let Some(url) = &self.url {
+            url::Url::parse(url).map_err(|e| FieldError::new("url", format!("{e}: `{url}`")))?;
+        }
+        let title = match self.title.trim() {
+            "" => default_title(&source, self.category, &kind),
+            t => t.to_owned(),
+        };
+        Ok(Event {
+            id: self.id.unwrap_or_else(Uuid::now_v7),
+            source,
+            category: self.category,
+            kind,
+            severity: self.severity,
+            scope,
+            title,
+            message: self.message,
+            labels: self.labels,
+            data: self.data,
+            dedup_key: self.dedup_key.filter(|k| !k.is_empty()),
+            resolved: self.resolved,
+            occurred_at: self.occurred_at.unwrap_or(now),
+            url: self.url,
+        })
+    }
+}
+
+fn default_title(source: &str, category: Category, kind: &str) -> String {
+    if kind.is_empty() {
+        format!("{source}: {category} event")
+    } else {
+        format!("{source}: {category} {kind}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-21 10:00 UTC)
+    }
+
+    fn parse(v: serde_json::Value) -> Result<Event, FieldError> {
+        parse_event(v.to_string().as_bytes(), now())
+    }
+
+    #[test]
+    fn a_minimal_event_gets_an_id_a_time_a_severity_and_a_title() {
+        let e = parse(json!({"source": "ci", "category": "job", "kind": "failed"})).unwrap();
+        assert_eq!(e.severity, Severity::Info);
+        assert_eq!(e.occurred_at, now());
+        assert_eq!(e.title, "ci: job failed");
+        assert_eq!(e.routing_key(), "job.info");
+        assert_eq!(e.id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn a_full_event_keeps_every_field() {
+        let id = Uuid::now_v7();
+        let e = parse(json!({
+            "id": id, "source": "deployer", "category": "deployment", "kind": "finished",
+            "severity": "critical", "scope": "/acme/web/", "title": "Deploy failed",
+            "message": "step 3", "labels": {"env": "prod"}, "data": {"n": 1},
+            "dedup_key": "deploy-web", "resolved": true,
+            "occurred_at": "2026-11-20T08:00:00+01:00", "url": "https://ci.example/1"
+        }))
+        .unwrap();
+        assert_eq!(e.id, id);
+        assert_eq!(e.scope.as_str(), "acme/web");
+        assert_eq!(e.labels["env"], "prod");
+        assert_eq!(e.dedup_key.as_deref(), Some("deploy-web"));
+        assert!(e.resolved);
+        assert_eq!(
+            e.occurred_at,
+            time::macros::datetime!(2026-11-20 07:00 UTC)
+        );
+    }
+
+    #[test]
+    fn bad_events_are_rejected_naming_the_field() {
+        let cases = [
+            (json!({"category": "job", "kind": "failed"}), "source"),
+            (json!({"source": " ", "category": "job", "kind": "failed"}), "source"),
+            (json!({"source": "ci"}), "category"),
+            (json!({"source": "ci", "category": "jobs"}), "category"),
+            (json!({"source": "ci", "category": "job", "kind": "failed", "severity": "high"}), "severity"),
+            (json!({"source": "ci", "category": "job", "kind": "exploded"}), "kind"),
+            (json!({"source": "ci", "category": "system", "severty": "info"}), "severty"),
+            (json!({"source": "ci", "category": "system", "scope": "a//b"}), "scope"),
+            (json!({"source": "ci", "category": "system", "labels": {"env": 1}}), "labels.env"),
+            (json!({"source": "ci", "category": "system", "id": "nope"}), "id"),
+            (json!({"source": "ci", "category": "system", "occurred_at": "yesterday"}), "occurred_at"),
+            (json!({"source": "ci", "category": "system", "url": "not a url"}), "url"),
+        ];
+        for (input, field) in cases {
+            let err = parse(input.clone()).expect_err(&input.to_string());
+            assert_eq!(err.field, field, "{input} gave {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_values_are_listed_in_the_message() {
+        let err = parse(json!({"source": "ci", "category": "system", "severity": "high"}))
+            .unwrap_err();
+        assert!(err.message.contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_rejected() {
+        let body = json!({"source": "ci", "category": "system", "message": "x".repeat(MAX_EVENT_BYTES)});
+        let err = parse(body).unwrap_err();
+        assert!(err.message.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn arrays_are_parsed_and_their_errors_indexed() {
+        let ok = json!([{"source": "a", "category": "system"}, {"source": "b", "category": "spending"}]);
+        assert_eq!(parse_events(ok.to_string().as_bytes(), now()).unwrap().len(), 2);
+        let bad = json!([{"source": "a", "category": "system"}, {"source": "b", "category": "x"}]);
+        let err = parse_events(bad.to_string().as_bytes(), now()).unwrap_err();
+        assert_eq!(err.field, "[1].category");
+        assert!(parse_events(b"[]", now()).is_err());
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_not_a_panic() {
+        for body in [&b"{"[..], b"", b"null", b"42", b"\xff\xfe"] {
+            assert!(parse_events(body, now()).is_err());
+        }
+    }
+
+    #[test]
+    fn an_event_survives_a_round_trip_through_its_stored_form() {
+        let e = parse(json!({"source": "ci", "category": "job", "kind": "started", "data": [1, 2]})).unwrap();
+        let back: Event = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,30 @@
+//! Herald's shared vocabulary: the event schema that publishers send, the rules that
+//! select events, the records of notifiers, notifications and failures, and the
+//! delivery job that travels between router and sender.
+//!
+//! Everything here is pure: parsing, validation, matching, masking and sealing of
+//! secrets. No I/O happens in this crate, so every other crate can depend on it and
+//! its behaviour is tested with plain tables of inputs and outputs.
+
+mod error;
+mod event;
+mod job;
+mod records;
+mod rule;
+mod scope;
+pub mod secret;
+mod span;
+
+pub use error::FieldError;
+pub use event::{
+    Category, Event, JOB_KINDS, MAX_EVENT_BYTES, Severity, parse_event, parse_events,
+};
+pub use job::DeliveryJob;
+pub use records::{
+    Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier,
+    NotifierSpec, ReplayEntry, ReplayedBy,
+};
+pub use rule::{Rule, RuleSpec};
+pub use scope::Scope;
+pub use secret::{Secret, SecretKey};
+pub use span::Span;

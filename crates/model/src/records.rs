@@ -1,0 +1,157 @@
+//! What Herald records: notifiers, one notification per (event, notifier), and the
+//! failures that wait for a replay.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{FieldError, from_value};
+
+/// A notifier as an administrator writes it. `config` is checked by the channel
+/// named by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub kind: String,
+    pub config: serde_json::Value,
+}
+
+impl NotifierSpec {
+    pub fn from_json(value: serde_json::Value) -> Result<NotifierSpec, FieldError> {
+        let mut spec: NotifierSpec = from_value(value)?;
+        spec.name = spec.name.trim().to_owned();
+        if spec.name.is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        Ok(spec)
+    }
+}
+
+/// A stored notifier. Its `config` is sealed in the store and masked in the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notifier {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub config: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    /// Routed, not delivered yet (possibly being retried or replayed).
+    Pending,
+    Sent,
+    /// Given up on; a failure record waits for a replay.
+    Failed,
+}
+
+/// One delivery of one event to one notifier, with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub notifier_id: Uuid,
+    pub notifier_name: String,
+    pub kind: String,
+    pub rule_ids: Vec<Uuid>,
+    pub status: NotificationStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureStatus {
+    /// Waiting for the next scheduled or manual replay.
+    Pending,
+    /// Its delivery job is queued again.
+    Replaying,
+    /// A replay delivered it.
+    Resolved,
+    /// Replayed too often; only an operator replays or discards it.
+    Dead,
+    /// An operator gave up on it.
+    Discarded,
+}
+
+impl FailureStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureStatus::Pending => "pending",
+            FailureStatus::Replaying => "replaying",
+            FailureStatus::Resolved => "resolved",
+            FailureStatus::Dead => "dead",
+            FailureStatus::Discarded => "discarded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayedBy {
+    Scheduler,
+    Api,
+}
+
+impl ReplayedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayedBy::Scheduler => "scheduler",
+            ReplayedBy::Api => "api",
+        }
+    }
+}
+
+/// One final failure of a delivery round, kept in the failure's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub error: String,
+    pub attempts: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub by: ReplayedBy,
+}
+
+/// A notification that failed for good, waiting in the error table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    pub event_id: Uuid,
+    pub notifier_id: Uuid,
+    pub notifier_name: String,
+    pub kind: String,
+    pub status: FailureStatus,
+    /// The last error.
+    pub error: String,
+    /// Attempts over every round, replays included.
+    pub attempts: i32,
+    pub replay_count: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_failed_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_failed_at: OffsetDateTime,
+    pub errors: Vec<FailureEntry>,
+    pub replays: Vec<ReplayEntry>,
+}

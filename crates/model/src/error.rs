@@ -66,7 +66,7 @@ fn strip_position(message: &str) -> String {
 }
 
 /// Deserializes `value` as `T`, reporting the failing field by name.
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+pub fn from_value<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(FieldError::from_serde)

@@ -15,7 +15,7 @@ mod scope;
 pub mod secret;
 mod span;
 
-pub use error::FieldError;
+pub use error::{FieldError, from_value};
 pub use event::{
     Category, Event, JOB_KINDS, MAX_EVENT_BYTES, Severity, parse_event, parse_events,
 };

@@ -1,0 +1,226 @@
+//! Email over SMTP (lettre): plain-text mail to one or many recipients.
+//!
+//! `security` is `none` (plain SMTP, for a relay on localhost), `starttls` (the
+//! default: upgrade on port 587, refuse to go on without TLS) or `tls` (implicit
+//! TLS, port 465). The Message-ID is derived from the notification id, so a mail
+//! client can fold the rare second copy of the same notification.
+
+use herald_model::secret::{Mask, SecretField};
+use herald_model::{FieldError, Secret};
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+use crate::{Channel, Delivery, DeliveryError, Disposition, SendContext, render};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub host: String,
+    /// Defaults by `security`: 25, 587 or 465.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("SMTP TLS setup for {host} failed: {source}")]
+    Tls {
+        host: String,
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("SMTP delivery through {host}:{port} failed: {source}")]
+    Smtp {
+        host: String,
+        port: u16,
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+impl Config {
+    fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::None => 25,
+            Security::Starttls => 587,
+            Security::Tls => 465,
+        })
+    }
+
+    fn transport(&self, cx: &SendContext<'_>) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
+        let tls = match self.security {
+            Security::None => Tls::None,
+            Security::Starttls | Security::Tls => {
+                let params = TlsParameters::new(self.host.clone()).map_err(|source| EmailError::Tls {
+                    host: self.host.clone(),
+                    source,
+                })?;
+                if self.security == Security::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                }
+            }
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(self.port())
+            .tls(tls)
+            .timeout(Some(cx.timeout));
+        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(builder.build())
+    }
+}
+
+fn mailbox(field: String, text: &str) -> Result<Mailbox, FieldError> {
+    text.parse::<Mailbox>()
+        .map_err(|e| FieldError::new(field, format!("`{text}` is not an email address: {e}")))
+}
+
+impl Channel for Config {
+    const KIND: &'static str = "email";
+    const SECRETS: &'static [SecretField] = &[SecretField { path: "password", mask: Mask::Full }];
+    type Message = Message;
+    type Error = EmailError;
+
+    fn validate(&self) -> Result<(), FieldError> {
+        if self.host.trim().is_empty() {
+            return Err(FieldError::new("host", "must not be empty"));
+        }
+        if self.port == Some(0) {
+            return Err(FieldError::new("port", "must be between 1 and 65535"));
+        }
+        mailbox("from".into(), &self.from)?;
+        if self.to.is_empty() {
+            return Err(FieldError::new("to", "must list at least one recipient"));
+        }
+        for (i, to) in self.to.iter().enumerate() {
+            mailbox(format!("to[{i}]"), to)?;
+        }
+        for (i, cc) in self.cc.iter().enumerate() {
+            mailbox(format!("cc[{i}]"), cc)?;
+        }
+        match (&self.username, &self.password) {
+            (Some(_), None) => Err(FieldError::new("password", "is required with a username")),
+            (None, Some(_)) => Err(FieldError::new("username", "is required with a password")),
+            _ => Ok(()),
+        }
+    }
+
+    fn render(&self, d: &Delivery<'_>) -> Result<Message, DeliveryError> {
+        let bad = |e: FieldError| DeliveryError::permanent(format!("invalid email settings: {e}"));
+        let from = mailbox("from".into(), &self.from).map_err(bad)?;
+        let subject = match self.subject_prefix.trim() {
+            "" => render::subject(d.event),
+            prefix => format!("{prefix} {}", render::subject(d.event)),
+        };
+        let domain = from.email.domain().to_owned();
+        let mut builder = Message::builder()
+            .from(from)
+            .subject(subject)
+            .message_id(Some(format!("<{}@{domain}>", d.notification_id)))
+            .header(ContentType::TEXT_PLAIN);
+        for to in &self.to {
+            builder = builder.to(mailbox("to".into(), to).map_err(bad)?);
+        }
+        for cc in &self.cc {
+            builder = builder.cc(mailbox("cc".into(), cc).map_err(bad)?);
+        }
+        builder
+            .body(render::text_body(d))
+            .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))
+    }
+
+    async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), EmailError> {
+        let transport = self.transport(cx)?;
+        transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|source| EmailError::Smtp {
+                host: self.host.clone(),
+                port: self.port(),
+                source,
+            })
+    }
+
+    fn classify(error: &EmailError) -> Disposition {
+        match error {
+            // 5xx replies and refusals by the client itself will not change on a retry.
+            EmailError::Smtp { source, .. } if source.is_permanent() || source.is_client() => {
+                Disposition::Permanent
+            }
+            EmailError::Tls { .. } => Disposition::Permanent,
+            EmailError::Smtp { .. } => Disposition::Retry { after: None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<crate::NotifierConfig, FieldError> {
+        crate::NotifierConfig::parse("email", &v)
+    }
+
+    #[test]
+    fn settings_are_checked_field_by_field() {
+        let base = json!({"host": "smtp.example.com", "from": "herald@example.com", "to": ["ops@example.com"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            c
+        };
+        let cases = [
+            (with("host", json!("")), "config.host"),
+            (with("port", json!(0)), "config.port"),
+            (with("port", json!(70000)), "config.port"),
+            (with("security", json!("ssl")), "config.security"),
+            (with("from", json!("not an address")), "config.from"),
+            (with("to", json!([])), "config.to"),
+            (with("to", json!(["ops@example.com", "nope"])), "config.to[1]"),
+            (with("cc", json!(["x"])), "config.cc[0]"),
+            (with("username", json!("u")), "config.password"),
+            (with("password", json!("p")), "config.username"),
+        ];
+        for (config, field) in cases {
+            let err = parse(config.clone()).expect_err(&config.to_string());
+            assert_eq!(err.field, field, "{config}: {err}");
+        }
+        assert!(parse(base).is_ok());
+    }
+
+    #[test]
+    fn ports_follow_the_security_mode() {
+        for (security, port) in [("none", 25), ("starttls", 587), ("tls", 465)] {
+            let c: Config = serde_json::from_value(json!({"host": "h", "from": "a@b.c", "to": ["d@e.f"], "security": security})).unwrap();
+            assert_eq!(c.port(), port);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! What every HTTP-based channel shares: one request helper and one pure
+//! classification of outcomes, tested as a table.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use crate::Disposition;
+
+/// How much of an error response body is kept in the error message.
+const BODY_EXCERPT: usize = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("HTTP {status}{}", excerpt_suffix(.body))]
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Connection refused, reset, DNS, TLS: the request may not have arrived.
+    #[error("{0}")]
+    Transport(String),
+}
+
+fn excerpt_suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+/// Sends `request` and turns anything but a 2xx answer into an [`HttpError`].
+/// Errors never carry the URL: webhook URLs are secrets.
+pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<(), HttpError> {
+    let response = request.timeout(timeout).send().await.map_err(|e| {
+        if e.is_timeout() {
+            HttpError::Timeout(timeout)
+        } else {
+            HttpError::Transport(crate::error_chain(&e.without_url()))
+        }
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
+    let body = response.text().await.unwrap_or_default();
+    Err(HttpError::Status {
+        status,
+        retry_after,
+        body: excerpt(&body),
+    })
+}
+
+fn excerpt(body: &str) -> String {
+    let body = body.trim();
+    match body.char_indices().nth(BODY_EXCERPT) {
+        Some((cut, _)) => format!("{}…", &body[..cut]),
+        None => body.to_owned(),
+    }
+}
+
+pub fn classify(error: &HttpError) -> Disposition {
+    match error {
+        HttpError::Status {
+            status,
+            retry_after,
+            ..
+        } => classify_status(*status, *retry_after),
+        HttpError::Timeout(_) | HttpError::Transport(_) => Disposition::Retry { after: None },
+    }
+}
+
+/// 408, 425, 429 and 5xx may pass; any other non-2xx will answer the same again.
+pub fn classify_status(status: StatusCode, retry_after: Option<Duration>) -> Disposition {
+    let code = status.as_u16();
+    if status.is_server_error() || matches!(code, 408 | 425 | 429) {
+        Disposition::Retry { after: retry_after }
+    } else {
+        Disposition::Permanent
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date; a date in the past means now.
+pub fn retry_after(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = OffsetDateTime::parse(value, &Rfc2822).ok()?;
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn outcomes_table() {
+        let retry = |after| Disposition::Retry { after };
+        let two = Some(Duration::from_secs(2));
+        let cases = [
+            (500, None, retry(None)),
+            (502, None, retry(None)),
+            (503, two, retry(two)),
+            (504, None, retry(None)),
+            (408, None, retry(None)),
+            (425, None, retry(None)),
+            (429, two, retry(two)),
+            (429, None, retry(None)),
+            (400, None, Disposition::Permanent),
+            (401, None, Disposition::Permanent),
+            (403, None, Disposition::Permanent),
+            (404, two, Disposition::Permanent),
+            (410, None, Disposition::Permanent),
+            (422, None, Disposition::Permanent),
+            (301, None, Disposition::Permanent),
+        ];
+        for (code, after, want) in cases {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(classify_status(status, after), want, "{code}");
+        }
+        assert_eq!(
+            classify(&HttpError::Timeout(Duration::from_secs(1))),
+            retry(None)
+        );
+        assert_eq!(
+            classify(&HttpError::Transport("connection refused".into())),
+            retry(None)
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = time::macros::datetime!(2026-11-21 10:00:00 UTC);
+        let cases = [
+            ("2", Some(2)),
+            (" 120 ", Some(120)),
+            ("Sat, 21 Nov 2026 10:00:30 GMT", Some(30)),
+            ("Sat, 21 Nov 2026 09:00:00 GMT", Some(0)),
+            ("soon", None),
+            ("-1", None),
+        ];
+        for (value, want) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            assert_eq!(
+                retry_after(&headers, now),
+                want.map(Duration::from_secs),
+                "{value}"
+            );
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_in_messages() {
+        let e = HttpError::Status {
+            status: StatusCode::NOT_FOUND,
+            retry_after: None,
+            body: excerpt(&"x".repeat(1000)),
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("HTTP 404 Not Found: xxx"), "{text}");
+        assert!(text.chars().count() < 400);
+    }
+}

@@ -1,0 +1,170 @@
+//! One AMQP connection per process, kept alive by a supervisor task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::{QueueError, Topology};
+
+/// A handle on the process's broker connection; cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    topology: Arc<Topology>,
+    current: watch::Receiver<Option<Arc<Connection>>>,
+}
+
+impl Broker {
+    /// Starts connecting in the background and returns at once. The supervisor
+    /// reconnects with capped exponential backoff for as long as `shutdown` is not
+    /// cancelled, and declares the topology on every new connection.
+    pub fn start(url: &str, name: &str, topology: Topology, shutdown: CancellationToken) -> Broker {
+        let (tx, rx) = watch::channel(None);
+        let topology = Arc::new(topology);
+        tokio::spawn(supervise(
+            url.to_owned(),
+            name.to_owned(),
+            topology.clone(),
+            tx,
+            shutdown,
+        ));
+        Broker {
+            topology,
+            current: rx,
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.current
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
+    }
+
+    /// Waits up to `wait` for a connection.
+    pub async fn wait_connected(&self, wait: Duration) -> bool {
+        let mut rx = self.current.clone();
+        let connected = rx.wait_for(|c| c.as_ref().is_some_and(|c| c.status().connected()));
+        matches!(tokio::time::timeout(wait, connected).await, Ok(Ok(_)))
+    }
+
+    /// Opens a channel, waiting up to `wait` for the connection.
+    pub(crate) async fn channel(&self, wait: Duration) -> Result<Channel, QueueError> {
+        if !self.wait_connected(wait).await {
+            return Err(QueueError::Unavailable(format!("no connection within {wait:?}")));
+        }
+        let conn = self.current.borrow().clone();
+        let conn = conn.ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;
+        conn.create_channel()
+            .await
+            .map_err(QueueError::amqp("channel.open"))
+    }
+}
+
+async fn supervise(
+    url: String,
+    name: String,
+    topology: Arc<Topology>,
+    current: watch::Sender<Option<Arc<Connection>>>,
+    shutdown: CancellationToken,
+) {
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = policy.build();
+    let shown = redact_url(&url);
+    while !shutdown.is_cancelled() {
+        match connect(&url, &name, &topology).await {
+            Ok(conn) => {
+                info!(broker = %shown, "connected to the broker");
+                backoff = policy.build();
+                let conn = Arc::new(conn);
+                current.send_replace(Some(conn.clone()));
+                wait_until_lost(&conn, &shutdown).await;
+                current.send_replace(None);
+                if shutdown.is_cancelled() {
+                    let _ = conn.close(200, "shutting down".into()).await;
+                    return;
+                }
+                warn!(broker = %shown, "lost the broker connection; reconnecting");
+            }
+            Err(error) => warn!(broker = %shown, %error, "cannot reach the broker; retrying"),
+        }
+        let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn connect(url: &str, name: &str, topology: &Topology) -> Result<Connection, QueueError> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    let conn = Connection::connect(url, props)
+        .await
+        .map_err(QueueError::amqp("connection.open"))?;
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(QueueError::amqp("channel.open"))?;
+    topology
+        .declare(&ch)
+        .await
+        .map_err(QueueError::amqp("declare topology"))?;
+    let _ = ch.close(200, "declared".into()).await;
+    Ok(conn)
+}
+
+/// Returns when the connection reports an error or stops being connected.
+async fn wait_until_lost(conn: &Connection, shutdown: &CancellationToken) {
+    let mut events = conn.events_listener();
+    let mut poll = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(lapin::Event::Error(error)) => {
+                    warn!(%error, "broker connection error");
+                    return;
+                }
+                None => return,
+                Some(_) => {}
+            },
+            _ = poll.tick() => if !conn.status().connected() { return },
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The URL with its password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("********"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_logs() {
+        let shown = super::redact_url("amqp://guest:s3cret@127.0.0.1:5672/%2f");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("guest"), "{shown}");
+    }
+}

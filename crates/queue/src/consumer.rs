@@ -1,0 +1,202 @@
+//! Consuming with manual acks, re-subscribing after connection losses.
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Consumer};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::Broker;
+
+/// A received message. Dropping it without acking leaves it with the broker,
+/// which redelivers it when this channel closes.
+pub struct Delivery {
+    inner: lapin::message::Delivery,
+}
+
+impl Delivery {
+    pub fn body(&self) -> &[u8] {
+        &self.inner.data
+    }
+
+    pub fn redelivered(&self) -> bool {
+        self.inner.redelivered
+    }
+
+    pub fn routing_key(&self) -> &str {
+        self.inner.routing_key.as_str()
+    }
+
+    pub fn content_type(&self) -> Option<String> {
+        self.inner.properties.content_type().as_ref().map(|c| c.to_string())
+    }
+
+    pub fn message_id(&self) -> Option<String> {
+        self.inner.properties.message_id().as_ref().map(|c| c.to_string())
+    }
+
+    /// A header's value as text, if it is a string.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let headers = self.inner.properties.headers().as_ref()?;
+        match headers.inner().get(name)? {
+            AMQPValue::LongString(s) => Some(s.to_string()),
+            AMQPValue::ShortString(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A failed ack is only logged: the broker redelivers what it never saw acked,
+    /// and every consumer is idempotent.
+    pub async fn ack(&self) {
+        if let Err(error) = self.inner.ack(BasicAckOptions::default()).await {
+            debug!(%error, "ack not sent; the broker will redeliver");
+        }
+    }
+
+    /// Acks this and every earlier unacked delivery of the same channel.
+    pub async fn ack_up_to(&self) {
+        if let Err(error) = self.inner.ack(BasicAckOptions { multiple: true }).await {
+            debug!(%error, "ack not sent; the broker will redeliver");
+        }
+    }
+
+    /// Hands the message back to the queue for another consumer.
+    pub async fn requeue(&self) {
+        let options = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        if let Err(error) = self.inner.nack(options).await {
+            debug!(%error, "nack not sent; the broker will redeliver");
+        }
+    }
+}
+
+/// A consumer of one queue with a bounded prefetch.
+pub struct Subscription {
+    broker: Broker,
+    queue: String,
+    prefetch: u16,
+    active: Option<(Channel, Consumer)>,
+    paused: bool,
+}
+
+impl Subscription {
+    pub fn new(broker: Broker, queue: String, prefetch: u16) -> Subscription {
+        Subscription {
+            broker,
+            queue,
+            prefetch,
+            active: None,
+            paused: false,
+        }
+    }
+
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The next delivery, (re)subscribing whenever needed; `None` once `shutdown`
+    /// is cancelled.
+    pub async fn next(&mut self, shutdown: &CancellationToken) -> Option<Delivery> {
+        loop {
+            if self.active.is_none() {
+                self.active = Some(self.subscribe(shutdown).await?);
+            }
+            let (_, consumer) = self.active.as_mut()?;
+            tokio::select! {
+                item = consumer.next() => match item {
+                    Some(Ok(inner)) => return Some(Delivery { inner }),
+                    Some(Err(error)) => {
+                        warn!(queue = %self.queue, %error, "consumer failed; re-subscribing");
+                        self.active = None;
+                    }
+                    None => {
+                        if !self.paused {
+                            warn!(queue = %self.queue, "consumer cancelled by the broker; re-subscribing");
+                        }
+                        self.active = None;
+                    }
+                },
+                () = shutdown.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Deliveries that have already arrived, up to `max`, without waiting.
+    pub fn ready(&mut self, max: usize) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let Some((_, consumer)) = self.active.as_mut() else {
+            return out;
+        };
+        while out.len() < max {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(inner))) => out.push(Delivery { inner }),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Asks the broker to stop sending; deliveries already received stay
+    /// unacked until handled. The next call to `next` subscribes again.
+    pub async fn pause(&mut self) {
+        if let Some((channel, consumer)) = &self.active {
+            self.paused = true;
+            let _ = channel
+                .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                .await;
+        }
+    }
+
+    /// Closes the channel: the broker requeues everything unacked at once.
+    pub async fn close(&mut self) {
+        if let Some((channel, _)) = self.active.take() {
+            let _ = channel.close(200, "closing".into()).await;
+        }
+    }
+
+    async fn subscribe(&mut self, shutdown: &CancellationToken) -> Option<(Channel, Consumer)> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            if shutdown.is_cancelled() {
+                return None;
+            }
+            match self.try_subscribe().await {
+                Ok(active) => {
+                    self.paused = false;
+                    return Some(active);
+                }
+                Err(error) => {
+                    debug!(queue = %self.queue, %error, "cannot subscribe yet");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return None,
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn try_subscribe(&self) -> Result<(Channel, Consumer), crate::QueueError> {
+        let channel = self.broker.channel(Duration::from_secs(5)).await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(crate::QueueError::amqp("basic.qos"))?;
+        let consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(crate::QueueError::amqp("basic.consume"))?;
+        Ok((channel, consumer))
+    }
+}

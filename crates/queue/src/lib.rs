@@ -1,0 +1,52 @@
+//! Herald's AMQP layer, and the only crate that imports lapin.
+//!
+//! - [`Topology`] names every exchange and queue from one prefix and declares them.
+//! - [`Broker`] keeps one connection alive: it reconnects with backoff, forever,
+//!   and re-declares the topology each time, so nothing above it handles
+//!   reconnection beyond retrying a failed call.
+//! - [`Publisher`] reports success only when the broker confirmed every message.
+//! - [`Subscription`] yields deliveries and re-subscribes after a connection loss;
+//!   whatever was not acked is redelivered by the broker.
+//!
+//! It knows nothing of events or jobs: bodies are bytes.
+
+mod broker;
+mod consumer;
+mod publisher;
+mod topology;
+
+use std::time::Duration;
+
+pub use broker::{Broker, redact_url};
+pub use consumer::{Delivery, Subscription};
+pub use publisher::{Outgoing, Publisher};
+pub use topology::{QueueType, Topology};
+
+/// Header that carries why a message was dead-lettered.
+pub const REASON_HEADER: &str = "x-herald-reason";
+/// Header that carries the queue a dead-lettered message came from.
+pub const QUEUE_HEADER: &str = "x-herald-queue";
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the broker is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("the broker refused a message for exchange `{exchange}`, routing key `{routing_key}`")]
+    Nacked { exchange: String, routing_key: String },
+    #[error("no queue is bound on exchange `{exchange}` for routing key `{routing_key}`")]
+    Unroutable { exchange: String, routing_key: String },
+    #[error("AMQP {op} failed: {source}")]
+    Amqp {
+        op: &'static str,
+        #[source]
+        source: lapin::Error,
+    },
+}
+
+impl QueueError {
+    fn amqp(op: &'static str) -> impl FnOnce(lapin::Error) -> QueueError {
+        move |source| QueueError::Amqp { op, source }
+    }
+}

@@ -1,0 +1,188 @@
+//! Every exchange and queue Herald uses, named from one prefix.
+//!
+//! ```text
+//! <p>.events      topic   routing key <category>.<severity>  -> <p>.router
+//! <p>.deliveries  direct  routing key <kind>                 -> <p>.deliveries.<kind>
+//! <p>.wait        fanout  (deferred jobs, per-message TTL)   -> <p>.deliveries.wait -> <p>.deliveries
+//! <p>.dead        topic   routing key <queue it came from>   -> <p>.dead
+//! ```
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueType {
+    /// One node's durable queues.
+    #[default]
+    Classic,
+    /// Raft-replicated queues for a RabbitMQ cluster.
+    Quorum,
+}
+
+impl FromStr for QueueType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "classic" => Ok(QueueType::Classic),
+            "quorum" => Ok(QueueType::Quorum),
+            other => Err(format!("unknown queue type `{other}`, expected classic or quorum")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    prefix: String,
+    queue_type: QueueType,
+    /// Deletes queues left unused this long; for test runs, never for production.
+    expires: Option<Duration>,
+    kinds: Vec<String>,
+}
+
+impl Topology {
+    /// `kinds` are the notifier kinds, one delivery queue each.
+    pub fn new(prefix: &str, queue_type: QueueType, kinds: &[&str]) -> Topology {
+        Topology {
+            prefix: prefix.to_owned(),
+            queue_type,
+            expires: None,
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_expiry(mut self, expires: Option<Duration>) -> Topology {
+        self.expires = expires;
+        self
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn kinds(&self) -> &[String] {
+        &self.kinds
+    }
+
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    pub fn deliveries_exchange(&self) -> String {
+        format!("{}.deliveries", self.prefix)
+    }
+
+    pub fn wait_exchange(&self) -> String {
+        format!("{}.wait", self.prefix)
+    }
+
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn router_queue(&self) -> String {
+        format!("{}.router", self.prefix)
+    }
+
+    pub fn delivery_queue(&self, kind: &str) -> String {
+        format!("{}.deliveries.{kind}", self.prefix)
+    }
+
+    pub fn wait_queue(&self) -> String {
+        format!("{}.deliveries.wait", self.prefix)
+    }
+
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    fn queue_args(&self, dead_letter_to: &str) -> FieldTable {
+        let mut args = FieldTable::default();
+        let kind = match self.queue_type {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        };
+        args.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
+        if !dead_letter_to.is_empty() {
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(dead_letter_to.into()),
+            );
+        }
+        if let Some(expires) = self.expires {
+            let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
+        }
+        args
+    }
+
+    /// Declares everything; idempotent, so every process does it on every connect.
+    pub(crate) async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let exchanges = [
+            (self.events_exchange(), ExchangeKind::Topic),
+            (self.deliveries_exchange(), ExchangeKind::Direct),
+            (self.wait_exchange(), ExchangeKind::Fanout),
+            (self.dead_exchange(), ExchangeKind::Topic),
+        ];
+        for (name, kind) in exchanges {
+            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
+                .await?;
+        }
+        let dead = self.dead_exchange();
+        let mut queues = vec![
+            (self.dead_queue(), String::new(), dead.clone(), "#".to_owned()),
+            (self.router_queue(), dead.clone(), self.events_exchange(), "#".to_owned()),
+            (self.wait_queue(), self.deliveries_exchange(), self.wait_exchange(), String::new()),
+        ];
+        for kind in &self.kinds {
+            queues.push((
+                self.delivery_queue(kind),
+                dead.clone(),
+                self.deliveries_exchange(),
+                kind.clone(),
+            ));
+        }
+        for (queue, dead_letter_to, exchange, key) in queues {
+            let options = QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            };
+            ch.queue_declare(queue.as_str().into(), options, self.queue_args(&dead_letter_to))
+                .await?;
+            ch.queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_prefix() {
+        let t = Topology::new("herald", QueueType::Classic, &["webhook", "email"]);
+        assert_eq!(t.events_exchange(), "herald.events");
+        assert_eq!(t.deliveries_exchange(), "herald.deliveries");
+        assert_eq!(t.router_queue(), "herald.router");
+        assert_eq!(t.delivery_queue("email"), "herald.deliveries.email");
+        assert_eq!(t.dead_queue(), "herald.dead");
+        assert_eq!("quorum".parse::<QueueType>(), Ok(QueueType::Quorum));
+        assert!("mirrored".parse::<QueueType>().is_err());
+    }
+}

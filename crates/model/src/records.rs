@@ -7,6 +7,31 @@ use uuid::Uuid;
 
 use crate::error::{FieldError, from_value};
 
+/// `as_str` and `FromStr` for a status enum stored as text.
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", stringify!($name), " `{}`, expected one of {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
 /// A notifier as an administrator writes it. `config` is checked by the channel
 /// named by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +79,12 @@ pub enum NotificationStatus {
     Failed,
 }
 
+text_enum!(NotificationStatus {
+    Pending = "pending",
+    Sent = "sent",
+    Failed = "failed",
+});
+
 /// One delivery of one event to one notifier, with its attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -89,17 +120,13 @@ pub enum FailureStatus {
     Discarded,
 }
 
-impl FailureStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureStatus::Pending => "pending",
-            FailureStatus::Replaying => "replaying",
-            FailureStatus::Resolved => "resolved",
-            FailureStatus::Dead => "dead",
-            FailureStatus::Discarded => "discarded",
-        }
-    }
-}
+text_enum!(FailureStatus {
+    Pending = "pending",
+    Replaying = "replaying",
+    Resolved = "resolved",
+    Dead = "dead",
+    Discarded = "discarded",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,14 +135,10 @@ pub enum ReplayedBy {
     Api,
 }
 
-impl ReplayedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplayedBy::Scheduler => "scheduler",
-            ReplayedBy::Api => "api",
-        }
-    }
-}
+text_enum!(ReplayedBy {
+    Scheduler = "scheduler",
+    Api = "api",
+});
 
 /// One final failure of a delivery round, kept in the failure's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

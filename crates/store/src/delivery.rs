@@ -1,0 +1,187 @@
+//! The sender's side: lease a notification, record how its delivery ended.
+
+use std::time::Duration;
+
+use herald_model::{FailureStatus, NotificationStatus};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// What a sender may do with a delivery job.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker holds the lease: deliver.
+    Claimed(Claimed),
+    /// Delivered or given up already: this job is a duplicate.
+    Done(NotificationStatus),
+    /// Another worker holds a lease until then; try again after it.
+    Leased { until: OffsetDateTime },
+    /// The notifier was deleted after the event was routed.
+    NotifierGone { notifier_id: Uuid },
+    /// No such notification.
+    Unknown,
+}
+
+#[derive(Debug)]
+pub struct Claimed {
+    pub notifier_name: String,
+    pub kind: String,
+    /// Sealed settings, as stored.
+    pub config: serde_json::Value,
+    pub attempts: i32,
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A status column read back into its enum.
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+impl Store {
+    /// Leases a pending notification to `worker` for `lease`, or says why not.
+    /// The same worker may renew its own lease.
+    pub async fn claim(&self, notification_id: Uuid, worker: Uuid, lease: Duration) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications n
+                 SET lease_owner = $2, lease_until = now() + $3::float8 * interval '1 second'
+                 FROM notifiers nt
+                 WHERE n.id = $1 AND nt.id = n.notifier_id AND n.status = 'pending'
+                   AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
+                 RETURNING nt.name, nt.kind, nt.config, n.attempts",
+            )
+            .await
+            .map_err(StoreError::query("prepare claim"))?;
+        if let Some(row) = client
+            .query_opt(&stmt, &[&notification_id, &worker, &seconds(lease)])
+            .await
+            .map_err(StoreError::query("claim"))?
+        {
+            return Ok(Claim::Claimed(Claimed {
+                notifier_name: row.get(0),
+                kind: row.get(1),
+                config: row.get(2),
+                attempts: row.get(3),
+            }));
+        }
+        let row = client
+            .query_opt(
+                "SELECT n.status, n.lease_until, n.notifier_id, nt.id IS NOT NULL AS notifier_exists
+                 FROM notifications n LEFT JOIN notifiers nt ON nt.id = n.notifier_id
+                 WHERE n.id = $1",
+                &[&notification_id],
+            )
+            .await
+            .map_err(StoreError::query("explain claim"))?;
+        let Some(row) = row else {
+            return Ok(Claim::Unknown);
+        };
+        let state: NotificationStatus = parse(row.get("status"))?;
+        if state != NotificationStatus::Pending {
+            return Ok(Claim::Done(state));
+        }
+        if !row.get::<_, bool>("notifier_exists") {
+            return Ok(Claim::NotifierGone {
+                notifier_id: row.get("notifier_id"),
+            });
+        }
+        let until: Option<OffsetDateTime> = row.get("lease_until");
+        // The lease may have lapsed between the two statements; retrying soon is right.
+        Ok(Claim::Leased {
+            until: until.unwrap_or_else(OffsetDateTime::now_utc),
+        })
+    }
+
+    /// Records a delivery as sent, whoever holds the lease: it was sent. A failure
+    /// that was being replayed is resolved by it.
+    pub async fn record_sent(&self, notification_id: Uuid, attempts: i32) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH n AS (
+                    UPDATE notifications
+                    SET status = 'sent', attempts = attempts + $2, sent_at = now(), updated_at = now(),
+                        lease_owner = NULL, lease_until = NULL
+                    WHERE id = $1 AND status = 'pending'
+                    RETURNING id
+                 )
+                 UPDATE failures SET status = 'resolved'
+                 WHERE notification_id IN (SELECT id FROM n) AND status IN ('replaying', 'pending', 'dead')",
+            )
+            .await
+            .map_err(StoreError::query("prepare record sent"))?;
+        client
+            .execute(&stmt, &[&notification_id, &attempts])
+            .await
+            .map_err(StoreError::query("record sent"))?;
+        Ok(())
+    }
+
+    /// Records a delivery round that failed for good: the notification becomes
+    /// `failed` and its failure row is created or updated, with the error added
+    /// to its history. After `max_replays` replays, or when `dead` is set (the
+    /// notifier is gone), the failure is `dead`: only an operator replays it.
+    /// Returns `None` if another worker holds the notification now.
+    pub async fn record_failure(
+        &self,
+        notification_id: Uuid,
+        worker: Uuid,
+        attempts: i32,
+        error: &str,
+        max_replays: i32,
+        dead: bool,
+    ) -> Result<Option<FailureStatus>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH n AS (
+                    UPDATE notifications
+                    SET status = 'failed', attempts = attempts + $3, last_error = $4, updated_at = now(),
+                        lease_owner = NULL, lease_until = NULL
+                    WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL
+                          OR lease_until < now())
+                    RETURNING id
+                 )
+                 INSERT INTO failures AS f (id, notification_id, status, error, attempts, errors)
+                 SELECT $5, n.id, CASE WHEN $7 OR $6 <= 0 THEN 'dead' ELSE 'pending' END, $4, $3,
+                        jsonb_build_array(jsonb_build_object('at', now(), 'error', $4::text, 'attempts', $3))
+                 FROM n
+                 ON CONFLICT (notification_id) DO UPDATE SET
+                    status = CASE WHEN $7 OR f.replay_count >= $6 THEN 'dead' ELSE 'pending' END,
+                    error = EXCLUDED.error,
+                    attempts = f.attempts + EXCLUDED.attempts,
+                    last_failed_at = now(),
+                    errors = f.errors || EXCLUDED.errors
+                 RETURNING f.status",
+            )
+            .await
+            .map_err(StoreError::query("prepare record failure"))?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[&notification_id, &worker, &attempts, &error, &Uuid::now_v7(), &max_replays, &dead],
+            )
+            .await
+            .map_err(StoreError::query("record failure"))?;
+        row.map(|r| parse::<FailureStatus>(r.get(0))).transpose()
+    }
+
+    /// Gives a lease back early (on shutdown), so a redelivered job need not wait.
+    pub async fn release(&self, notification_id: Uuid, worker: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE notifications SET lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+                &[&notification_id, &worker],
+            )
+            .await
+            .map_err(StoreError::query("release lease"))?;
+        Ok(())
+    }
+}

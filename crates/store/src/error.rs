@@ -1,0 +1,83 @@
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached; callers hand work back and retry later.
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: Uuid },
+    /// The input contradicts stored data (a duplicate name, an unknown id).
+    #[error("{field}: {message}")]
+    Conflict { field: &'static str, message: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("migrating the database failed: {0}")]
+    Migration(String),
+    #[error("database query `{op}` failed: {source}")]
+    Query {
+        op: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    pub(crate) fn query(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+        move |source| {
+            if lost_connection(&source) {
+                StoreError::Unavailable(format!("{op}: {source}"))
+            } else {
+                StoreError::Query { op, source }
+            }
+        }
+    }
+
+    pub(crate) fn connect(source: tokio_postgres::Error) -> StoreError {
+        StoreError::Unavailable(source.to_string())
+    }
+
+    pub(crate) fn from_pool(error: deadpool_postgres::PoolError) -> StoreError {
+        StoreError::Unavailable(error.to_string())
+    }
+
+    pub(crate) fn not_found(what: &'static str, id: Uuid) -> StoreError {
+        StoreError::NotFound { what, id }
+    }
+
+    pub(crate) fn unique_name(what: &'static str, name: &str) -> impl Fn(StoreError) -> StoreError {
+        let message = format!("a {what} named `{name}` already exists");
+        move |e| match e {
+            StoreError::Query { ref source, .. } if source.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                StoreError::Conflict {
+                    field: "name",
+                    message: message.clone(),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Errors that mean "the server went away", not "the statement was wrong".
+fn lost_connection(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => e.as_db_error().is_none(),
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
+        }
+    }
+}

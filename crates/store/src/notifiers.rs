@@ -1,0 +1,84 @@
+use herald_model::{Notifier, NotifierSpec};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+const COLUMNS: &str = "id, name, description, kind, config, created_at, updated_at";
+
+fn notifier(row: &Row) -> Notifier {
+    Notifier {
+        id: row.get("id"),
+        name: row.get("name"),
+        description: row.get("description"),
+        kind: row.get("kind"),
+        config: row.get("config"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+impl Store {
+    /// Stores a notifier whose config secrets are already sealed.
+    pub async fn create_notifier(&self, id: Uuid, spec: &NotifierSpec) -> Result<Notifier, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "INSERT INTO notifiers (id, name, description, kind, config) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        );
+        let row = client
+            .query_one(&sql, &[&id, &spec.name, &spec.description, &spec.kind, &spec.config])
+            .await
+            .map_err(StoreError::query("insert notifier"))
+            .map_err(StoreError::unique_name("notifier", &spec.name))?;
+        Ok(notifier(&row))
+    }
+
+    pub async fn update_notifier(&self, id: Uuid, spec: &NotifierSpec) -> Result<Notifier, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE notifiers SET name = $2, description = $3, kind = $4, config = $5, updated_at = now()
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = client
+            .query_opt(&sql, &[&id, &spec.name, &spec.description, &spec.kind, &spec.config])
+            .await
+            .map_err(StoreError::query("update notifier"))
+            .map_err(StoreError::unique_name("notifier", &spec.name))?;
+        row.map(|r| notifier(&r))
+            .ok_or_else(|| StoreError::not_found("notifier", id))
+    }
+
+    pub async fn get_notifier(&self, id: Uuid) -> Result<Notifier, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM notifiers WHERE id = $1");
+        let row = client
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(StoreError::query("get notifier"))?;
+        row.map(|r| notifier(&r))
+            .ok_or_else(|| StoreError::not_found("notifier", id))
+    }
+
+    pub async fn list_notifiers(&self) -> Result<Vec<Notifier>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM notifiers ORDER BY name");
+        let rows = client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query("list notifiers"))?;
+        Ok(rows.iter().map(notifier).collect())
+    }
+
+    /// Deletes a notifier; rules stop naming it, its notification history stays.
+    pub async fn delete_notifier(&self, id: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM notifiers WHERE id = $1", &[&id])
+            .await
+            .map_err(StoreError::query("delete notifier"))?;
+        if n == 0 {
+            return Err(StoreError::not_found("notifier", id));
+        }
+        Ok(())
+    }
+}

@@ -145,38 +145,68 @@ fn default_severity() -> Severity {
     Severity::Info
 }
 
-/// Parses and validates one event. `now` stamps events that carry no `occurred_at`.
-pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, FieldError> {
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(too_large(bytes.len()));
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// Over [`MAX_EVENT_BYTES`].
+    #[error("{0}")]
+    TooLarge(FieldError),
+}
+
+impl EventError {
+    pub fn field_error(&self) -> &FieldError {
+        match self {
+            EventError::Invalid(e) | EventError::TooLarge(e) => e,
+        }
     }
-    from_slice::<EventInput>(bytes)?.validate(now)
+
+    fn within(self, parent: &str) -> EventError {
+        match self {
+            EventError::Invalid(e) => EventError::Invalid(e.within(parent)),
+            EventError::TooLarge(e) => EventError::TooLarge(e.within(parent)),
+        }
+    }
+}
+
+impl From<FieldError> for EventError {
+    fn from(e: FieldError) -> Self {
+        EventError::Invalid(e)
+    }
+}
+
+/// Parses and validates one event. `now` stamps events that carry no `occurred_at`.
+pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, EventError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge(FieldError::new(
+            "",
+            format!("the event is {} bytes; the limit is {MAX_EVENT_BYTES} bytes", bytes.len()),
+        )));
+    }
+    // PostgreSQL cannot store NUL in text or jsonb; refusing it here keeps one
+    // such event from failing a whole batch downstream.
+    if bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Err(FieldError::new("", "strings may not contain the NUL character (\\u0000)").into());
+    }
+    Ok(from_slice::<EventInput>(bytes)?.validate(now)?)
 }
 
 /// Parses one event or a JSON array of events; errors in an array are named by
 /// index (`[3].severity`).
-pub fn parse_events(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, FieldError> {
+pub fn parse_events(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, EventError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'[') {
         return parse_event(bytes, now).map(|e| vec![e]);
     }
     let raw: Vec<&RawValue> = from_slice(bytes)?;
     if raw.is_empty() {
-        return Err(FieldError::new("", "expected at least one event"));
+        return Err(FieldError::new("", "expected at least one event").into());
     }
     raw.iter()
         .enumerate()
-        .map(|(i, r)| {
-            parse_event(r.get().as_bytes(), now).map_err(|e| e.within(&format!("[{i}]")))
-        })
+        .map(|(i, r)| parse_event(r.get().as_bytes(), now).map_err(|e| e.within(&format!("[{i}]"))))
         .collect()
-}
-
-fn too_large(len: usize) -> FieldError {
-    FieldError::new(
-        "",
-        format!("event is {len} bytes; the limit is {MAX_EVENT_BYTES} bytes"),
-    )
 }
 
 impl EventInput {
@@ -246,7 +276,7 @@ mod tests {
     }
 
     fn parse(v: serde_json::Value) -> Result<Event, FieldError> {
-        parse_event(v.to_string().as_bytes(), now())
+        parse_event(v.to_string().as_bytes(), now()).map_err(|e| e.field_error().clone())
     }
 
     #[test]
@@ -313,8 +343,15 @@ mod tests {
     #[test]
     fn an_event_over_the_limit_is_rejected() {
         let body = json!({"source": "ci", "category": "system", "message": "x".repeat(MAX_EVENT_BYTES)});
-        let err = parse(body).unwrap_err();
-        assert!(err.message.contains("limit"), "{err}");
+        let err = parse_event(body.to_string().as_bytes(), now()).unwrap_err();
+        assert!(matches!(err, EventError::TooLarge(_)), "{err}");
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_before_they_reach_the_database() {
+        let err = parse(json!({"source": "ci", "category": "system", "message": "a\u{0}b"})).unwrap_err();
+        assert!(err.message.contains("NUL"), "{err}");
     }
 
     #[test]
@@ -323,7 +360,7 @@ mod tests {
         assert_eq!(parse_events(ok.to_string().as_bytes(), now()).unwrap().len(), 2);
         let bad = json!([{"source": "a", "category": "system"}, {"source": "b", "category": "x"}]);
         let err = parse_events(bad.to_string().as_bytes(), now()).unwrap_err();
-        assert_eq!(err.field, "[1].category");
+        assert_eq!(err.field_error().field, "[1].category");
         assert!(parse_events(b"[]", now()).is_err());
     }
 

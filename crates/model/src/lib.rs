@@ -17,7 +17,7 @@ mod span;
 
 pub use error::{FieldError, from_value};
 pub use event::{
-    Category, Event, JOB_KINDS, MAX_EVENT_BYTES, Severity, parse_event, parse_events,
+    Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, parse_event, parse_events,
 };
 pub use job::DeliveryJob;
 pub use records::{

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
@@ -81,7 +81,6 @@ pub struct Subscription {
     queue: String,
     prefetch: u16,
     active: Option<(Channel, Consumer)>,
-    paused: bool,
 }
 
 impl Subscription {
@@ -91,7 +90,6 @@ impl Subscription {
             queue,
             prefetch,
             active: None,
-            paused: false,
         }
     }
 
@@ -115,9 +113,7 @@ impl Subscription {
                         self.active = None;
                     }
                     None => {
-                        if !self.paused {
-                            warn!(queue = %self.queue, "consumer cancelled by the broker; re-subscribing");
-                        }
+                        warn!(queue = %self.queue, "consumer cancelled by the broker; re-subscribing");
                         self.active = None;
                     }
                 },
@@ -141,17 +137,6 @@ impl Subscription {
         out
     }
 
-    /// Asks the broker to stop sending; deliveries already received stay
-    /// unacked until handled. The next call to `next` subscribes again.
-    pub async fn pause(&mut self) {
-        if let Some((channel, consumer)) = &self.active {
-            self.paused = true;
-            let _ = channel
-                .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-                .await;
-        }
-    }
-
     /// Closes the channel: the broker requeues everything unacked at once.
     pub async fn close(&mut self) {
         if let Some((channel, _)) = self.active.take() {
@@ -166,10 +151,7 @@ impl Subscription {
                 return None;
             }
             match self.try_subscribe().await {
-                Ok(active) => {
-                    self.paused = false;
-                    return Some(active);
-                }
+                Ok(active) => return Some(active),
                 Err(error) => {
                     debug!(queue = %self.queue, %error, "cannot subscribe yet");
                 }

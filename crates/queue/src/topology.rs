@@ -14,6 +14,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
+use crate::Outgoing;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum QueueType {
     /// One node's durable queues.
@@ -98,6 +100,31 @@ impl Topology {
 
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.prefix)
+    }
+
+    /// An event for the events exchange, routed by `<category>.<severity>`.
+    pub fn event_message(&self, routing_key: String, id: String, body: Vec<u8>) -> Outgoing {
+        Outgoing {
+            message_id: Some(id),
+            ..Outgoing::json(self.events_exchange(), routing_key, body)
+        }
+    }
+
+    /// A delivery job for the queue of its channel `kind`.
+    pub fn delivery_message(&self, kind: &str, id: String, body: Vec<u8>) -> Outgoing {
+        Outgoing {
+            message_id: Some(id),
+            ..Outgoing::json(self.deliveries_exchange(), kind.to_owned(), body)
+        }
+    }
+
+    /// A delivery job parked in the wait queue for `delay`, after which the broker
+    /// routes it back to the queue of its `kind`.
+    pub fn deferred_message(&self, kind: &str, body: Vec<u8>, delay: Duration) -> Outgoing {
+        Outgoing {
+            expiration: Some(delay.max(Duration::from_millis(1))),
+            ..Outgoing::json(self.wait_exchange(), kind.to_owned(), body)
+        }
     }
 
     fn queue_args(&self, dead_letter_to: &str) -> FieldTable {

@@ -1,0 +1,201 @@
+//! Getting events into Herald: the HTTP API, the `herald emit` command and Rust
+//! programs all publish through [`Ingest`], which validates each event and
+//! reports success only once the broker has confirmed every message.
+//!
+//! Rust programs use [`Client`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), herald_ingest::IngestError> {
+//! use herald_ingest::{Client, NewEvent};
+//! use herald_model::{Category, Severity};
+//!
+//! let client = Client::connect("amqp://guest:guest@127.0.0.1:5672/%2f", "herald").await?;
+//! let id = client
+//!     .emit(NewEvent::new("ci", Category::Job).kind("failed").severity(Severity::Critical)
+//!         .scope("acme/web/deploy-app").title("Deploy failed"))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! It does not route, store or deliver anything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_metrics::Metrics;
+use herald_model::{Category, Event, EventError, Severity};
+use herald_queue::{Broker, Publisher, QueueError, QueueType, Topology};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("invalid event: {0}")]
+    Invalid(#[from] EventError),
+    #[error("event not accepted by the broker: {0}")]
+    Broker(#[from] QueueError),
+}
+
+/// Publishes validated events to the events exchange.
+#[derive(Clone)]
+pub struct Ingest {
+    publisher: Arc<Publisher>,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingest {
+    pub fn new(publisher: Arc<Publisher>, metrics: Arc<Metrics>) -> Ingest {
+        Ingest { publisher, metrics }
+    }
+
+    /// Publishes `events`; `Ok` means the broker confirmed all of them.
+    pub async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
+        let topology = self.publisher.broker().topology();
+        let messages: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let body = serde_json::to_vec(e).expect("an event is JSON");
+                topology.event_message(e.routing_key(), e.id.to_string(), body)
+            })
+            .collect();
+        self.publisher.publish(&messages).await?;
+        for e in events {
+            self.metrics
+                .events_ingested
+                .with_label_values(&[e.category.as_str(), e.severity.as_str()])
+                .inc();
+        }
+        Ok(())
+    }
+}
+
+/// An event under construction, validated like any other when emitted.
+#[derive(Debug, Clone)]
+pub struct NewEvent(Map<String, Value>);
+
+impl NewEvent {
+    pub fn new(source: &str, category: Category) -> NewEvent {
+        let mut map = Map::new();
+        map.insert("source".into(), json!(source));
+        map.insert("category".into(), json!(category));
+        NewEvent(map)
+    }
+
+    fn set(mut self, key: &str, value: Value) -> NewEvent {
+        self.0.insert(key.into(), value);
+        self
+    }
+
+    pub fn id(self, id: Uuid) -> NewEvent {
+        self.set("id", json!(id))
+    }
+    pub fn kind(self, kind: &str) -> NewEvent {
+        self.set("kind", json!(kind))
+    }
+    pub fn severity(self, severity: Severity) -> NewEvent {
+        self.set("severity", json!(severity))
+    }
+    pub fn scope(self, scope: &str) -> NewEvent {
+        self.set("scope", json!(scope))
+    }
+    pub fn title(self, title: &str) -> NewEvent {
+        self.set("title", json!(title))
+    }
+    pub fn message(self, message: &str) -> NewEvent {
+        self.set("message", json!(message))
+    }
+    pub fn label(mut self, key: &str, value: &str) -> NewEvent {
+        let labels = self.0.entry("labels").or_insert_with(|| json!({}));
+        labels[key] = json!(value);
+        self
+    }
+    pub fn data(self, data: Value) -> NewEvent {
+        self.set("data", data)
+    }
+    pub fn dedup_key(self, key: &str) -> NewEvent {
+        self.set("dedup_key", json!(key))
+    }
+    pub fn resolved(self, resolved: bool) -> NewEvent {
+        self.set("resolved", json!(resolved))
+    }
+    pub fn url(self, url: &str) -> NewEvent {
+        self.set("url", json!(url))
+    }
+
+    /// Validates the event exactly as the HTTP API would.
+    pub fn build(self) -> Result<Event, EventError> {
+        let bytes = serde_json::to_vec(&Value::Object(self.0)).expect("a map is JSON");
+        herald_model::parse_event(&bytes, OffsetDateTime::now_utc())
+    }
+}
+
+/// A connection for Rust programs that publish events straight to the broker.
+pub struct Client {
+    ingest: Ingest,
+    shutdown: CancellationToken,
+}
+
+impl Client {
+    /// Connects to the broker and declares Herald's exchanges and its router
+    /// queue, so events are kept even before Herald first starts.
+    pub async fn connect(amqp_url: &str, prefix: &str) -> Result<Client, IngestError> {
+        Client::connect_with(amqp_url, prefix, QueueType::Classic).await
+    }
+
+    /// As [`Client::connect`], for a deployment that uses quorum queues.
+    pub async fn connect_with(amqp_url: &str, prefix: &str, queue_type: QueueType) -> Result<Client, IngestError> {
+        let shutdown = CancellationToken::new();
+        let topology = Topology::new(prefix, queue_type, &[]);
+        let broker = Broker::start(amqp_url, "herald-client", topology, shutdown.clone());
+        let wait = Duration::from_secs(10);
+        if !broker.wait_connected(wait).await {
+            shutdown.cancel();
+            return Err(QueueError::Unavailable(format!("no connection within {wait:?}")).into());
+        }
+        let publisher = Arc::new(Publisher::new(broker, wait));
+        Ok(Client {
+            ingest: Ingest::new(publisher, Metrics::new()),
+            shutdown,
+        })
+    }
+
+    /// Validates and publishes one event; returns its id once confirmed.
+    pub async fn emit(&self, event: NewEvent) -> Result<Uuid, IngestError> {
+        let event = event.build()?;
+        self.ingest.publish(std::slice::from_ref(&event)).await?;
+        Ok(event.id)
+    }
+
+    /// Publishes already-validated events.
+    pub async fn publish(&self, events: &[Event]) -> Result<(), IngestError> {
+        Ok(self.ingest.publish(events).await?)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_events_are_validated_like_posted_ones() {
+        let e = NewEvent::new("ci", Category::Job)
+            .kind("failed")
+            .severity(Severity::Critical)
+            .scope("/acme/web/")
+            .label("env", "prod")
+            .build()
+            .unwrap();
+        assert_eq!(e.scope.as_str(), "acme/web");
+        assert_eq!(e.labels["env"], "prod");
+        let bad = NewEvent::new("ci", Category::Job).kind("exploded").build();
+        assert_eq!(bad.unwrap_err().field_error().field, "kind");
+    }
+}

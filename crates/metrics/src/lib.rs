@@ -1,0 +1,136 @@
+//! Every Prometheus metric Herald exports, named in this one file. Each process
+//! owns one [`Metrics`] (tests run several Herald instances in one process, so
+//! there is no global registry) and serves it as text on `/metrics`.
+//!
+//! All names start with `herald_`. This crate does no I/O.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Events the broker confirmed on publish, by category and severity.
+    pub events_ingested: IntCounterVec,
+    /// Events the router recorded for the first time, by category and severity.
+    pub events_routed: IntCounterVec,
+    /// Notifications created by the router, by channel.
+    pub notifications_created: IntCounterVec,
+    /// Messages moved to the dead-letter queue, by the queue they came from.
+    pub dead_lettered: IntCounterVec,
+    /// Delivery outcomes by channel: `sent`, `retried`, `failed`, `duplicate`, `deferred`.
+    pub deliveries: IntCounterVec,
+    /// From the router queueing a job to the endpoint accepting it, by channel.
+    pub delivery_latency: HistogramVec,
+    /// One send attempt, by channel.
+    pub attempt_duration: HistogramVec,
+    /// Failures in the error table by status (`pending`, `replaying`, `dead`).
+    pub failures: IntGaugeVec,
+    /// Failures queued again, by who asked (`scheduler`, `api`).
+    pub replays: IntCounterVec,
+    /// 1 while the broker connection is up.
+    pub broker_up: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let h = HistogramVec::new(opts, &["channel"]).expect("valid metric");
+            registry.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
+        let failures = IntGaugeVec::new(
+            Opts::new("herald_failures", "Failures in the error table, by status."),
+            &["status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(failures.clone()))
+            .expect("unique metric");
+        let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
+            .expect("valid metric");
+        registry
+            .register(Box::new(broker_up.clone()))
+            .expect("unique metric");
+        Arc::new(Metrics {
+            events_ingested: counter(
+                "herald_events_ingested_total",
+                "Events confirmed by the broker on publish.",
+                &["category", "severity"],
+            ),
+            events_routed: counter(
+                "herald_events_routed_total",
+                "Events recorded by the router for the first time.",
+                &["category", "severity"],
+            ),
+            notifications_created: counter(
+                "herald_notifications_created_total",
+                "Notifications created by the router.",
+                &["channel"],
+            ),
+            dead_lettered: counter(
+                "herald_dead_lettered_total",
+                "Messages moved to the dead-letter queue.",
+                &["queue"],
+            ),
+            deliveries: counter(
+                "herald_deliveries_total",
+                "Delivery outcomes.",
+                &["channel", "outcome"],
+            ),
+            delivery_latency: histogram(
+                "herald_delivery_latency_seconds",
+                "From the router queueing a job to the endpoint accepting it.",
+            ),
+            attempt_duration: histogram(
+                "herald_delivery_attempt_seconds",
+                "Duration of one send attempt.",
+            ),
+            failures,
+            replays: counter(
+                "herald_replays_total",
+                "Failures queued again.",
+                &["by"],
+            ),
+            broker_up,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_show_up_in_the_text_format() {
+        let m = super::Metrics::new();
+        m.deliveries.with_label_values(&["webhook", "sent"]).inc();
+        let text = m.render();
+        assert!(
+            text.contains(r#"herald_deliveries_total{channel="webhook",outcome="sent"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -36,6 +36,17 @@ fn excerpt_suffix(body: &str) -> String {
     }
 }
 
+/// The HTTP client every channel shares: no redirects (a webhook that moved
+/// should be updated, not followed), a bounded connect time, pooled connections.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("the TLS backend initialises")
+}
+
 /// Sends `request` and turns anything but a 2xx answer into an [`HttpError`].
 /// Errors never carry the URL: webhook URLs are secrets.
 pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<(), HttpError> {

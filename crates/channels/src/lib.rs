@@ -133,8 +133,8 @@ impl NotifierConfig {
             .clone()
             .into_iter()
             .partition(|(k, _)| DeliveryOptions::FIELDS.contains(&k.as_str()));
-        let options = DeliveryOptions::parse(Value::Object(common))
-            .map_err(|e| e.within("config"))?;
+        let options =
+            DeliveryOptions::parse(Value::Object(common)).map_err(|e| e.within("config"))?;
         let channel = ChannelConfig::parse(kind, Value::Object(own))?;
         Ok(NotifierConfig { options, channel })
     }
@@ -209,7 +209,10 @@ macro_rules! registry {
 fn unknown_kind(kind: &str) -> FieldError {
     FieldError::new(
         "kind",
-        format!("unknown notifier kind `{kind}`, expected one of {}", KINDS.join(", ")),
+        format!(
+            "unknown notifier kind `{kind}`, expected one of {}",
+            KINDS.join(", ")
+        ),
     )
 }
 
@@ -231,7 +234,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.kind(), "webhook");
-        assert_eq!(c.options.max_elapsed.unwrap().get(), Duration::from_secs(30));
+        assert_eq!(
+            c.options.max_elapsed.unwrap().get(),
+            Duration::from_secs(30)
+        );
         assert_eq!(c.options.max_attempts, Some(3));
     }
 
@@ -241,8 +247,16 @@ mod tests {
             ("pager", json!({}), "kind"),
             ("webhook", json!([]), "config"),
             ("webhook", json!({}), "config.url"),
-            ("webhook", json!({"url": "http://x/", "max_elapsed": "soon"}), "config.max_elapsed"),
-            ("webhook", json!({"url": "http://x/", "verb": "GET"}), "config.verb"),
+            (
+                "webhook",
+                json!({"url": "http://x/", "max_elapsed": "soon"}),
+                "config.max_elapsed",
+            ),
+            (
+                "webhook",
+                json!({"url": "http://x/", "verb": "GET"}),
+                "config.verb",
+            ),
         ];
         for (kind, config, field) in cases {
             let err = NotifierConfig::parse(kind, &config).expect_err(&config.to_string());

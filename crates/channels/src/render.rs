@@ -28,7 +28,11 @@ pub fn text_body(delivery: &Delivery<'_>) -> String {
     }
     out.push('\n');
     let occurred = e.occurred_at.format(&Rfc3339).unwrap_or_default();
-    let status = if e.resolved { "resolved" } else { severity_word(e.severity) };
+    let status = if e.resolved {
+        "resolved"
+    } else {
+        severity_word(e.severity)
+    };
     let mut fields = vec![
         ("Status", status.to_owned()),
         ("Severity", e.severity.to_string()),
@@ -89,8 +93,10 @@ mod tests {
         let e = event(json!({"source": "ci", "category": "job", "kind": "failed",
             "severity": "critical", "title": "Deploy failed"}));
         assert_eq!(subject(&e), "[CRITICAL] Deploy failed");
-        let r = event(json!({"source": "ci", "category": "job", "kind": "succeeded",
-            "resolved": true, "title": "Deploy fixed"}));
+        let r = event(
+            json!({"source": "ci", "category": "job", "kind": "succeeded",
+            "resolved": true, "title": "Deploy fixed"}),
+        );
         assert_eq!(subject(&r), "[RESOLVED] Deploy fixed");
     }
 
@@ -101,7 +107,11 @@ mod tests {
             "message": "step 3 of 5", "labels": {"env": "prod"}, "data": {"exit": 2},
             "url": "https://ci.example/42"}));
         let id = Uuid::nil();
-        let body = text_body(&Delivery { event: &e, notification_id: id, notifier: "ops" });
+        let body = text_body(&Delivery {
+            event: &e,
+            notification_id: id,
+            notifier: "ops",
+        });
         for needle in [
             "Build failed\n\nstep 3 of 5\n",
             "Scope:    acme/web\n",

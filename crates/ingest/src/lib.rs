@@ -145,7 +145,11 @@ impl Client {
     }
 
     /// As [`Client::connect`], for a deployment that uses quorum queues.
-    pub async fn connect_with(amqp_url: &str, prefix: &str, queue_type: QueueType) -> Result<Client, IngestError> {
+    pub async fn connect_with(
+        amqp_url: &str,
+        prefix: &str,
+        queue_type: QueueType,
+    ) -> Result<Client, IngestError> {
         let shutdown = CancellationToken::new();
         let topology = Topology::new(prefix, queue_type, &[]);
         let broker = Broker::start(amqp_url, "herald-client", topology, shutdown.clone());

@@ -44,13 +44,17 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let histogram = |name: &str, help: &str| {
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
             let h = HistogramVec::new(opts, &["channel"]).expect("valid metric");
-            registry.register(Box::new(h.clone())).expect("unique metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
             h
         };
         let failures = IntGaugeVec::new(
@@ -101,11 +105,7 @@ impl Metrics {
                 "Duration of one send attempt.",
             ),
             failures,
-            replays: counter(
-                "herald_replays_total",
-                "Failures queued again.",
-                &["by"],
-            ),
+            replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             broker_up,
             registry,
         })

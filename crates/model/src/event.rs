@@ -181,13 +181,18 @@ pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, EventErro
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge(FieldError::new(
             "",
-            format!("the event is {} bytes; the limit is {MAX_EVENT_BYTES} bytes", bytes.len()),
+            format!(
+                "the event is {} bytes; the limit is {MAX_EVENT_BYTES} bytes",
+                bytes.len()
+            ),
         )));
     }
     // PostgreSQL cannot store NUL in text or jsonb; refusing it here keeps one
     // such event from failing a whole batch downstream.
     if bytes.windows(6).any(|w| w == b"\\u0000") {
-        return Err(FieldError::new("", "strings may not contain the NUL character (\\u0000)").into());
+        return Err(
+            FieldError::new("", "strings may not contain the NUL character (\\u0000)").into(),
+        );
     }
     Ok(from_slice::<EventInput>(bytes)?.validate(now)?)
 }
@@ -305,27 +310,51 @@ mod tests {
         assert_eq!(e.labels["env"], "prod");
         assert_eq!(e.dedup_key.as_deref(), Some("deploy-web"));
         assert!(e.resolved);
-        assert_eq!(
-            e.occurred_at,
-            time::macros::datetime!(2026-11-20 07:00 UTC)
-        );
+        assert_eq!(e.occurred_at, time::macros::datetime!(2026-11-20 07:00 UTC));
     }
 
     #[test]
     fn bad_events_are_rejected_naming_the_field() {
         let cases = [
             (json!({"category": "job", "kind": "failed"}), "source"),
-            (json!({"source": " ", "category": "job", "kind": "failed"}), "source"),
+            (
+                json!({"source": " ", "category": "job", "kind": "failed"}),
+                "source",
+            ),
             (json!({"source": "ci"}), "category"),
             (json!({"source": "ci", "category": "jobs"}), "category"),
-            (json!({"source": "ci", "category": "job", "kind": "failed", "severity": "high"}), "severity"),
-            (json!({"source": "ci", "category": "job", "kind": "exploded"}), "kind"),
-            (json!({"source": "ci", "category": "system", "severty": "info"}), "severty"),
-            (json!({"source": "ci", "category": "system", "scope": "a//b"}), "scope"),
-            (json!({"source": "ci", "category": "system", "labels": {"env": 1}}), "labels.env"),
-            (json!({"source": "ci", "category": "system", "id": "nope"}), "id"),
-            (json!({"source": "ci", "category": "system", "occurred_at": "yesterday"}), "occurred_at"),
-            (json!({"source": "ci", "category": "system", "url": "not a url"}), "url"),
+            (
+                json!({"source": "ci", "category": "job", "kind": "failed", "severity": "high"}),
+                "severity",
+            ),
+            (
+                json!({"source": "ci", "category": "job", "kind": "exploded"}),
+                "kind",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "severty": "info"}),
+                "severty",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "scope": "a//b"}),
+                "scope",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "labels": {"env": 1}}),
+                "labels.env",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "id": "nope"}),
+                "id",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "occurred_at": "yesterday"}),
+                "occurred_at",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "url": "not a url"}),
+                "url",
+            ),
         ];
         for (input, field) in cases {
             let err = parse(input.clone()).expect_err(&input.to_string());
@@ -335,14 +364,15 @@ mod tests {
 
     #[test]
     fn unknown_values_are_listed_in_the_message() {
-        let err = parse(json!({"source": "ci", "category": "system", "severity": "high"}))
-            .unwrap_err();
+        let err =
+            parse(json!({"source": "ci", "category": "system", "severity": "high"})).unwrap_err();
         assert!(err.message.contains("critical"), "{err}");
     }
 
     #[test]
     fn an_event_over_the_limit_is_rejected() {
-        let body = json!({"source": "ci", "category": "system", "message": "x".repeat(MAX_EVENT_BYTES)});
+        let body =
+            json!({"source": "ci", "category": "system", "message": "x".repeat(MAX_EVENT_BYTES)});
         let err = parse_event(body.to_string().as_bytes(), now()).unwrap_err();
         assert!(matches!(err, EventError::TooLarge(_)), "{err}");
         assert!(err.to_string().contains("limit"), "{err}");
@@ -350,14 +380,21 @@ mod tests {
 
     #[test]
     fn nul_characters_are_refused_before_they_reach_the_database() {
-        let err = parse(json!({"source": "ci", "category": "system", "message": "a\u{0}b"})).unwrap_err();
+        let err =
+            parse(json!({"source": "ci", "category": "system", "message": "a\u{0}b"})).unwrap_err();
         assert!(err.message.contains("NUL"), "{err}");
     }
 
     #[test]
     fn arrays_are_parsed_and_their_errors_indexed() {
-        let ok = json!([{"source": "a", "category": "system"}, {"source": "b", "category": "spending"}]);
-        assert_eq!(parse_events(ok.to_string().as_bytes(), now()).unwrap().len(), 2);
+        let ok =
+            json!([{"source": "a", "category": "system"}, {"source": "b", "category": "spending"}]);
+        assert_eq!(
+            parse_events(ok.to_string().as_bytes(), now())
+                .unwrap()
+                .len(),
+            2
+        );
         let bad = json!([{"source": "a", "category": "system"}, {"source": "b", "category": "x"}]);
         let err = parse_events(bad.to_string().as_bytes(), now()).unwrap_err();
         assert_eq!(err.field_error().field, "[1].category");
@@ -373,7 +410,9 @@ mod tests {
 
     #[test]
     fn an_event_survives_a_round_trip_through_its_stored_form() {
-        let e = parse(json!({"source": "ci", "category": "job", "kind": "started", "data": [1, 2]})).unwrap();
+        let e =
+            parse(json!({"source": "ci", "category": "job", "kind": "started", "data": [1, 2]}))
+                .unwrap();
         let back: Event = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
         assert_eq!(back, e);
     }

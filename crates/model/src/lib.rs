@@ -21,8 +21,8 @@ pub use event::{
 };
 pub use job::DeliveryJob;
 pub use records::{
-    Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier,
-    NotifierSpec, ReplayEntry, ReplayedBy,
+    Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
+    ReplayEntry, ReplayedBy,
 };
 pub use rule::{Rule, RuleSpec};
 pub use scope::Scope;

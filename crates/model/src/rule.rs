@@ -58,7 +58,10 @@ impl RuleSpec {
         // A scope given over the API is untrusted text: normalise and check it.
         spec.scope = Scope::parse(spec.scope.as_str()).map_err(|m| FieldError::new("scope", m))?;
         if spec.notifiers.is_empty() {
-            return Err(FieldError::new("notifiers", "must list at least one notifier id"));
+            return Err(FieldError::new(
+                "notifiers",
+                "must list at least one notifier id",
+            ));
         }
         spec.notifiers.dedup();
         Ok(spec)
@@ -116,7 +119,10 @@ mod tests {
             (json!({"labels": {"env": "prod", "team": "web"}}), true),
             (json!({"labels": {"env": "staging"}}), false),
             (json!({"labels": {"region": "eu"}}), false),
-            (json!({"categories": ["job"], "severities": ["info"]}), false),
+            (
+                json!({"categories": ["job"], "severities": ["info"]}),
+                false,
+            ),
         ];
         for (r, want) in cases {
             assert_eq!(rule(r.clone()).matches(&e), want, "rule {r}");
@@ -132,10 +138,22 @@ mod tests {
             (json!({"name": "r"}), "notifiers"),
             (json!({"name": "r", "notifiers": []}), "notifiers"),
             (json!({"name": "r", "notifiers": ["x"]}), "notifiers[0]"),
-            (json!({"name": "r", "notifiers": n, "categories": ["jobs"]}), "categories[0]"),
-            (json!({"name": "r", "notifiers": n, "severities": ["high"]}), "severities[0]"),
-            (json!({"name": "r", "notifiers": n, "scope": "a//b"}), "scope"),
-            (json!({"name": "r", "notifiers": n, "colour": "red"}), "colour"),
+            (
+                json!({"name": "r", "notifiers": n, "categories": ["jobs"]}),
+                "categories[0]",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "severities": ["high"]}),
+                "severities[0]",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "scope": "a//b"}),
+                "scope",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "colour": "red"}),
+                "colour",
+            ),
         ];
         for (input, field) in cases {
             let err = RuleSpec::from_json(input.clone()).expect_err(&input.to_string());

@@ -21,7 +21,10 @@ impl Scope {
             return Err(format!("`{s}` has an empty segment"));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(format!("`{}` contains a control character", s.escape_debug()));
+            return Err(format!(
+                "`{}` contains a control character",
+                s.escape_debug()
+            ));
         }
         Ok(Scope(trimmed.to_owned()))
     }
@@ -96,7 +99,10 @@ mod tests {
 
     #[test]
     fn ancestors_run_from_the_scope_to_the_root() {
-        assert_eq!(s("a/b/c").ancestors().collect::<Vec<_>>(), ["a/b/c", "a/b", "a", ""]);
+        assert_eq!(
+            s("a/b/c").ancestors().collect::<Vec<_>>(),
+            ["a/b/c", "a/b", "a", ""]
+        );
         assert_eq!(s("").ancestors().collect::<Vec<_>>(), [""]);
     }
 }

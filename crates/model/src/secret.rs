@@ -147,7 +147,11 @@ impl SecretKey {
     }
 
     /// Opens every sealed secret of `config` in place.
-    pub fn open_config(&self, config: &mut Value, fields: &[SecretField]) -> Result<(), SecretError> {
+    pub fn open_config(
+        &self,
+        config: &mut Value,
+        fields: &[SecretField],
+    ) -> Result<(), SecretError> {
         visit(config, fields, &mut |path, _, value| {
             if value.starts_with(SEALED_PREFIX) {
                 *value = self.open(value).ok_or_else(|| SecretError::Open {
@@ -186,7 +190,11 @@ pub fn keep_masked(incoming: &mut Value, stored: &Value, fields: &[SecretField])
 
 type Visitor<'a> = dyn FnMut(&[String], Mask, &mut String) -> Result<(), SecretError> + 'a;
 
-fn visit(config: &mut Value, fields: &[SecretField], f: &mut Visitor<'_>) -> Result<(), SecretError> {
+fn visit(
+    config: &mut Value,
+    fields: &[SecretField],
+    f: &mut Visitor<'_>,
+) -> Result<(), SecretError> {
     for field in fields {
         let keys: Vec<&str> = field.path.split('.').collect();
         walk(config, &keys, &mut Vec::new(), field.mask, f)?;
@@ -226,9 +234,18 @@ mod tests {
     use serde_json::json;
 
     const FIELDS: &[SecretField] = &[
-        SecretField { path: "password", mask: Mask::Full },
-        SecretField { path: "url", mask: Mask::Origin },
-        SecretField { path: "headers.*", mask: Mask::Full },
+        SecretField {
+            path: "password",
+            mask: Mask::Full,
+        },
+        SecretField {
+            path: "url",
+            mask: Mask::Origin,
+        },
+        SecretField {
+            path: "headers.*",
+            mask: Mask::Full,
+        },
     ];
 
     fn key() -> SecretKey {

@@ -45,7 +45,9 @@ impl FromStr for Span {
             let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
             let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             let (_, ms) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(bad)?;
             total = value
@@ -103,13 +105,26 @@ mod tests {
             (" 0s ", 0),
         ];
         for (text, ms) in cases {
-            assert_eq!(text.parse::<Span>().unwrap(), Span::from_millis(ms), "{text}");
+            assert_eq!(
+                text.parse::<Span>().unwrap(),
+                Span::from_millis(ms),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for text in ["", "5", "s", "5 s", "-5s", "5sec", "1.5s", "99999999999999999999d"] {
+        for text in [
+            "",
+            "5",
+            "s",
+            "5 s",
+            "-5s",
+            "5sec",
+            "1.5s",
+            "99999999999999999999d",
+        ] {
             assert!(text.parse::<Span>().is_err(), "{text}");
         }
     }

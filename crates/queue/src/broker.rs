@@ -60,7 +60,9 @@ impl Broker {
     /// Opens a channel, waiting up to `wait` for the connection.
     pub(crate) async fn channel(&self, wait: Duration) -> Result<Channel, QueueError> {
         if !self.wait_connected(wait).await {
-            return Err(QueueError::Unavailable(format!("no connection within {wait:?}")));
+            return Err(QueueError::Unavailable(format!(
+                "no connection within {wait:?}"
+            )));
         }
         let conn = self.current.borrow().clone();
         let conn = conn.ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;

@@ -31,11 +31,19 @@ impl Delivery {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.inner.properties.content_type().as_ref().map(|c| c.to_string())
+        self.inner
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|c| c.to_string())
     }
 
     pub fn message_id(&self) -> Option<String> {
-        self.inner.properties.message_id().as_ref().map(|c| c.to_string())
+        self.inner
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|c| c.to_string())
     }
 
     /// A header's value as text, if it is a string.

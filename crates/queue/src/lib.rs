@@ -34,9 +34,15 @@ pub enum QueueError {
     #[error("the broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("the broker refused a message for exchange `{exchange}`, routing key `{routing_key}`")]
-    Nacked { exchange: String, routing_key: String },
+    Nacked {
+        exchange: String,
+        routing_key: String,
+    },
     #[error("no queue is bound on exchange `{exchange}` for routing key `{routing_key}`")]
-    Unroutable { exchange: String, routing_key: String },
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
     #[error("AMQP {op} failed: {source}")]
     Amqp {
         op: &'static str,

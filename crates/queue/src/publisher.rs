@@ -114,15 +114,24 @@ impl Publisher {
         }
         for (confirm, m) in confirms.into_iter().zip(messages) {
             let names = || (m.exchange.clone(), m.routing_key.clone());
-            match confirm.await.map_err(QueueError::amqp("publisher confirm"))? {
+            match confirm
+                .await
+                .map_err(QueueError::amqp("publisher confirm"))?
+            {
                 Confirmation::Ack(None) => {}
                 Confirmation::Ack(Some(_)) => {
                     let (exchange, routing_key) = names();
-                    return Err(QueueError::Unroutable { exchange, routing_key });
+                    return Err(QueueError::Unroutable {
+                        exchange,
+                        routing_key,
+                    });
                 }
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
                     let (exchange, routing_key) = names();
-                    return Err(QueueError::Nacked { exchange, routing_key });
+                    return Err(QueueError::Nacked {
+                        exchange,
+                        routing_key,
+                    });
                 }
             }
         }
@@ -145,7 +154,12 @@ impl Publisher {
 
     /// Moves a message that cannot be processed to the dead-letter queue with the
     /// reason in a header. The caller acks the original once this returns `Ok`.
-    pub async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) -> Result<(), QueueError> {
+    pub async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        queue: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         let topology = self.broker.topology();
         let message = Outgoing {
             exchange: topology.dead_exchange(),

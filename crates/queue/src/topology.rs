@@ -31,7 +31,9 @@ impl FromStr for QueueType {
         match s {
             "classic" => Ok(QueueType::Classic),
             "quorum" => Ok(QueueType::Quorum),
-            other => Err(format!("unknown queue type `{other}`, expected classic or quorum")),
+            other => Err(format!(
+                "unknown queue type `{other}`, expected classic or quorum"
+            )),
         }
     }
 }
@@ -165,9 +167,24 @@ impl Topology {
         }
         let dead = self.dead_exchange();
         let mut queues = vec![
-            (self.dead_queue(), String::new(), dead.clone(), "#".to_owned()),
-            (self.router_queue(), dead.clone(), self.events_exchange(), "#".to_owned()),
-            (self.wait_queue(), self.deliveries_exchange(), self.wait_exchange(), String::new()),
+            (
+                self.dead_queue(),
+                String::new(),
+                dead.clone(),
+                "#".to_owned(),
+            ),
+            (
+                self.router_queue(),
+                dead.clone(),
+                self.events_exchange(),
+                "#".to_owned(),
+            ),
+            (
+                self.wait_queue(),
+                self.deliveries_exchange(),
+                self.wait_exchange(),
+                String::new(),
+            ),
         ];
         for kind in &self.kinds {
             queues.push((
@@ -182,8 +199,12 @@ impl Topology {
                 durable: true,
                 ..QueueDeclareOptions::default()
             };
-            ch.queue_declare(queue.as_str().into(), options, self.queue_args(&dead_letter_to))
-                .await?;
+            ch.queue_declare(
+                queue.as_str().into(),
+                options,
+                self.queue_args(&dead_letter_to),
+            )
+            .await?;
             ch.queue_bind(
                 queue.as_str().into(),
                 exchange.as_str().into(),

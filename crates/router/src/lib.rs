@@ -60,7 +60,12 @@ enum Handback {
 }
 
 impl Router {
-    pub fn new(store: Store, publisher: Arc<Publisher>, metrics: Arc<Metrics>, options: RouterOptions) -> Router {
+    pub fn new(
+        store: Store,
+        publisher: Arc<Publisher>,
+        metrics: Arc<Metrics>,
+        options: RouterOptions,
+    ) -> Router {
         Router {
             store,
             publisher,
@@ -118,7 +123,10 @@ impl Router {
                         events.push((i, event));
                     }
                 }
-                Err(error) => self.dead_letter(delivery, queue, &format!("invalid event: {error}")).await?,
+                Err(error) => {
+                    self.dead_letter(delivery, queue, &format!("invalid event: {error}"))
+                        .await?
+                }
             }
         }
         if events.is_empty() {
@@ -137,9 +145,17 @@ impl Router {
     }
 
     async fn refresh_rules(&mut self) -> Result<(), Handback> {
-        let version = self.store.config_version().await.map_err(Handback::Database)?;
+        let version = self
+            .store
+            .config_version()
+            .await
+            .map_err(Handback::Database)?;
         if version != self.rules.version() {
-            let snapshot = self.store.routing_snapshot().await.map_err(Handback::Database)?;
+            let snapshot = self
+                .store
+                .routing_snapshot()
+                .await
+                .map_err(Handback::Database)?;
             self.rules = RuleSet::new(snapshot);
             debug!(version, rules = self.rules.len(), "loaded rules");
         }
@@ -156,7 +172,11 @@ impl Router {
         events: &mut Vec<(usize, Event)>,
     ) -> Result<Recorded, Handback> {
         let all: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
-        match self.store.record_routing(&all, &self.notifications(&all)).await {
+        match self
+            .store
+            .record_routing(&all, &self.notifications(&all))
+            .await
+        {
             Ok(recorded) => return Ok(recorded),
             Err(e) if e.is_unavailable() => return Err(Handback::Database(e)),
             Err(e) => debug!(error = %e, "batch refused; recording events one by one"),
@@ -165,7 +185,11 @@ impl Router {
         let mut kept = Vec::with_capacity(events.len());
         for (i, event) in events.drain(..) {
             let one = std::slice::from_ref(&event);
-            match self.store.record_routing(one, &self.notifications(one)).await {
+            match self
+                .store
+                .record_routing(one, &self.notifications(one))
+                .await
+            {
                 Ok(r) => {
                     merged.new_events.extend(r.new_events);
                     merged.enqueue.extend(r.enqueue);
@@ -187,28 +211,38 @@ impl Router {
         events
             .iter()
             .flat_map(|event| {
-                self.rules.targets(event).into_iter().map(|t| NewNotification {
-                    id: Uuid::now_v7(),
-                    event_id: event.id,
-                    notifier_id: t.notifier_id,
-                    notifier_name: t.notifier_name,
-                    kind: t.kind,
-                    rule_ids: t.rule_ids,
-                })
+                self.rules
+                    .targets(event)
+                    .into_iter()
+                    .map(|t| NewNotification {
+                        id: Uuid::now_v7(),
+                        event_id: event.id,
+                        notifier_id: t.notifier_id,
+                        notifier_name: t.notifier_name,
+                        kind: t.kind,
+                        rule_ids: t.rule_ids,
+                    })
             })
             .collect()
     }
 
-    fn jobs(&self, events: &[(usize, Event)], recorded: &Recorded, now: OffsetDateTime) -> Vec<herald_queue::Outgoing> {
+    fn jobs(
+        &self,
+        events: &[(usize, Event)],
+        recorded: &Recorded,
+        now: OffsetDateTime,
+    ) -> Vec<herald_queue::Outgoing> {
         let topology = self.publisher.broker().topology();
         recorded
             .enqueue
             .iter()
             .filter_map(|e| {
-                let event = recorded
-                    .stored
-                    .get(&e.event_id)
-                    .or_else(|| events.iter().map(|(_, ev)| ev).find(|ev| ev.id == e.event_id))?;
+                let event = recorded.stored.get(&e.event_id).or_else(|| {
+                    events
+                        .iter()
+                        .map(|(_, ev)| ev)
+                        .find(|ev| ev.id == e.event_id)
+                })?;
                 let job = DeliveryJob {
                     notification_id: e.notification_id,
                     notifier_id: e.notifier_id,
@@ -222,18 +256,33 @@ impl Router {
     }
 
     fn count(&self, events: &[(usize, Event)], recorded: &Recorded) {
-        for (_, e) in events.iter().filter(|(_, e)| recorded.new_events.contains(&e.id)) {
+        for (_, e) in events
+            .iter()
+            .filter(|(_, e)| recorded.new_events.contains(&e.id))
+        {
             self.metrics
                 .events_routed
                 .with_label_values(&[e.category.as_str(), e.severity.as_str()])
                 .inc();
         }
-        for job in recorded.enqueue.iter().filter(|j| recorded.new_events.contains(&j.event_id)) {
-            self.metrics.notifications_created.with_label_values(&[&job.kind]).inc();
+        for job in recorded
+            .enqueue
+            .iter()
+            .filter(|j| recorded.new_events.contains(&j.event_id))
+        {
+            self.metrics
+                .notifications_created
+                .with_label_values(&[&job.kind])
+                .inc();
         }
     }
 
-    async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) -> Result<(), Handback> {
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        queue: &str,
+        reason: &str,
+    ) -> Result<(), Handback> {
         warn!(queue, reason, "dead-lettering a message");
         self.publisher
             .dead_letter(delivery, queue, reason)

@@ -90,9 +90,18 @@ mod tests {
         let set = RuleSet::new(RoutingSnapshot {
             version: 1,
             rules: vec![
-                rule(1, json!({"name": "all jobs", "categories": ["job"], "notifiers": [a]})),
-                rule(2, json!({"name": "acme", "scope": "acme", "notifiers": [a, b]})),
-                rule(3, json!({"name": "billing", "categories": ["spending"], "notifiers": [b]})),
+                rule(
+                    1,
+                    json!({"name": "all jobs", "categories": ["job"], "notifiers": [a]}),
+                ),
+                rule(
+                    2,
+                    json!({"name": "acme", "scope": "acme", "notifiers": [a, b]}),
+                ),
+                rule(
+                    3,
+                    json!({"name": "billing", "categories": ["spending"], "notifiers": [b]}),
+                ),
             ],
             notifiers: HashMap::from([
                 (a, ("hook".to_owned(), "webhook".to_owned())),
@@ -109,7 +118,10 @@ mod tests {
         let targets = set.targets(&event);
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0].notifier_id, a);
-        assert_eq!(targets[0].rule_ids, [Uuid::from_u128(1), Uuid::from_u128(2)]);
+        assert_eq!(
+            targets[0].rule_ids,
+            [Uuid::from_u128(1), Uuid::from_u128(2)]
+        );
         assert_eq!(targets[1].kind, "email");
         assert_eq!(targets[1].rule_ids, [Uuid::from_u128(2)]);
     }

@@ -38,10 +38,19 @@ impl Verdict for AttemptError {
 }
 
 impl Worker {
-    pub(crate) async fn handle(&self, delivery: Delivery, queue: &str, shutdown: &CancellationToken) {
+    pub(crate) async fn handle(
+        &self,
+        delivery: Delivery,
+        queue: &str,
+        shutdown: &CancellationToken,
+    ) {
         let job: DeliveryJob = match serde_json::from_slice(delivery.body()) {
             Ok(job) => job,
-            Err(e) => return self.dead_letter(&delivery, queue, &format!("invalid delivery job: {e}")).await,
+            Err(e) => {
+                return self
+                    .dead_letter(&delivery, queue, &format!("invalid delivery job: {e}"))
+                    .await;
+            }
         };
         let lease = self.options.timeout + LEASE_MARGIN;
         let kind = delivery.routing_key().to_owned();
@@ -53,11 +62,15 @@ impl Worker {
                 delivery.ack().await;
             }
             Ok(Claim::Leased { until }) => {
-                let wait = (until - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO);
-                self.defer(&delivery, &kind, wait + Duration::from_millis(100)).await;
+                let wait = (until - OffsetDateTime::now_utc())
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                self.defer(&delivery, &kind, wait + Duration::from_millis(100))
+                    .await;
             }
             Ok(Claim::NotifierGone { notifier_id }) => {
-                let reason = format!("notifier {notifier_id} was deleted after the event was routed");
+                let reason =
+                    format!("notifier {notifier_id} was deleted after the event was routed");
                 match self.persist_failure(&job, 0, &reason, true, shutdown).await {
                     true => self.dead_letter(&delivery, queue, &reason).await,
                     false => delivery.requeue().await,
@@ -68,22 +81,48 @@ impl Worker {
                 self.dead_letter(&delivery, queue, &reason).await;
             }
             Err(e) if e.is_unavailable() => self.hand_back_for_database(&delivery, &e).await,
-            Err(e) => self.dead_letter(&delivery, queue, &format!("cannot lease the notification: {e}")).await,
+            Err(e) => {
+                self.dead_letter(
+                    &delivery,
+                    queue,
+                    &format!("cannot lease the notification: {e}"),
+                )
+                .await
+            }
         }
     }
 
-    async fn deliver(&self, delivery: &Delivery, job: &DeliveryJob, claimed: Claimed, shutdown: &CancellationToken) {
+    async fn deliver(
+        &self,
+        delivery: &Delivery,
+        job: &DeliveryJob,
+        claimed: Claimed,
+        shutdown: &CancellationToken,
+    ) {
         let kind = claimed.kind.clone();
         let config = match self.settings(&claimed) {
             Ok(config) => config,
-            Err(reason) => return self.finish_failed(delivery, job, &kind, 0, &reason, shutdown).await,
+            Err(reason) => {
+                return self
+                    .finish_failed(delivery, job, &kind, 0, &reason, shutdown)
+                    .await;
+            }
         };
         let policy = RetryPolicy {
-            max_elapsed: config.options.max_elapsed.map_or(self.options.retry.max_elapsed, Span::get),
-            max_attempts: config.options.max_attempts.unwrap_or(self.options.retry.max_attempts),
+            max_elapsed: config
+                .options
+                .max_elapsed
+                .map_or(self.options.retry.max_elapsed, Span::get),
+            max_attempts: config
+                .options
+                .max_attempts
+                .unwrap_or(self.options.retry.max_attempts),
             ..self.options.retry
         };
-        let timeout = config.options.timeout.map_or(self.options.timeout, Span::get);
+        let timeout = config
+            .options
+            .timeout
+            .map_or(self.options.timeout, Span::get);
         let target = Target {
             event: &job.event,
             notification_id: job.notification_id,
@@ -106,14 +145,18 @@ impl Worker {
         )
         .await;
         match result {
-            Ok(()) => self.finish_sent(delivery, job, &kind, attempts, shutdown).await,
+            Ok(()) => {
+                self.finish_sent(delivery, job, &kind, attempts, shutdown)
+                    .await
+            }
             Err(AttemptError::Delivery(e)) => {
                 let reason = if e.retryable() {
                     format!("gave up after {attempts} attempts: {e}")
                 } else {
                     e.message
                 };
-                self.finish_failed(delivery, job, &kind, attempts, &reason, shutdown).await;
+                self.finish_failed(delivery, job, &kind, attempts, &reason, shutdown)
+                    .await;
             }
             Err(AttemptError::Interrupted) => {
                 let _ = self.store.release(job.notification_id, self.id).await;
@@ -177,7 +220,14 @@ impl Worker {
             .map_err(|e| format!("notifier settings are invalid: {e}"))
     }
 
-    async fn finish_sent(&self, delivery: &Delivery, job: &DeliveryJob, kind: &str, attempts: u32, shutdown: &CancellationToken) {
+    async fn finish_sent(
+        &self,
+        delivery: &Delivery,
+        job: &DeliveryJob,
+        kind: &str,
+        attempts: u32,
+        shutdown: &CancellationToken,
+    ) {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
         let recorded = self
             .persist("record a sent notification", shutdown, || {
@@ -190,8 +240,13 @@ impl Worker {
             return delivery.requeue().await;
         }
         delivery.ack().await;
-        let latency = (OffsetDateTime::now_utc() - job.routed_at).as_seconds_f64().max(0.0);
-        self.metrics.delivery_latency.with_label_values(&[kind]).observe(latency);
+        let latency = (OffsetDateTime::now_utc() - job.routed_at)
+            .as_seconds_f64()
+            .max(0.0);
+        self.metrics
+            .delivery_latency
+            .with_label_values(&[kind])
+            .observe(latency);
         self.count(kind, "sent");
         debug!(notification = %job.notification_id, kind, attempts, "delivered");
     }
@@ -206,7 +261,10 @@ impl Worker {
         shutdown: &CancellationToken,
     ) {
         warn!(notification = %job.notification_id, notifier = %job.notifier_id, kind, attempts, error = reason, "delivery failed");
-        if self.persist_failure(job, attempts, reason, false, shutdown).await {
+        if self
+            .persist_failure(job, attempts, reason, false, shutdown)
+            .await
+        {
             self.count(kind, "failed");
             delivery.ack().await;
         } else {
@@ -214,7 +272,14 @@ impl Worker {
         }
     }
 
-    async fn persist_failure(&self, job: &DeliveryJob, attempts: u32, reason: &str, dead: bool, shutdown: &CancellationToken) -> bool {
+    async fn persist_failure(
+        &self,
+        job: &DeliveryJob,
+        attempts: u32,
+        reason: &str,
+        dead: bool,
+        shutdown: &CancellationToken,
+    ) -> bool {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
         self.persist("record a failure", shutdown, || {
             self.store.record_failure(
@@ -289,6 +354,9 @@ impl Worker {
     }
 
     fn count(&self, kind: &str, outcome: &str) {
-        self.metrics.deliveries.with_label_values(&[kind, outcome]).inc();
+        self.metrics
+            .deliveries
+            .with_label_values(&[kind, outcome])
+            .inc();
     }
 }

@@ -130,7 +130,10 @@ impl Sender {
         tracker.close();
         let grace = self.worker.options.shutdown_timeout;
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(?grace, "deliveries still in flight at the shutdown timeout are handed back");
+            warn!(
+                ?grace,
+                "deliveries still in flight at the shutdown timeout are handed back"
+            );
         }
         // Closing the channels requeues whatever was prefetched or left unacked.
         for mut sub in subscriptions {

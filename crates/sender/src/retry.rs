@@ -102,7 +102,10 @@ mod tests {
         }
     }
 
-    async fn play(policy: RetryPolicy, answers: &[Answer]) -> (Result<(), Answer>, u32, Vec<Duration>) {
+    async fn play(
+        policy: RetryPolicy,
+        answers: &[Answer],
+    ) -> (Result<(), Answer>, u32, Vec<Duration>) {
         let shutdown = CancellationToken::new();
         let start = Instant::now();
         let mut at = Vec::new();
@@ -138,8 +141,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_respected_even_when_backoff_is_shorter() {
-        let (result, attempts, at) =
-            play(policy(60, 10), &[Answer::Busy(Some(2)), Answer::Busy(Some(2)), Answer::Ok]).await;
+        let (result, attempts, at) = play(
+            policy(60, 10),
+            &[Answer::Busy(Some(2)), Answer::Busy(Some(2)), Answer::Ok],
+        )
+        .await;
         assert_eq!(result, Ok(()));
         assert_eq!(attempts, 3);
         assert!(at[1] - at[0] >= Duration::from_secs(2), "{at:?}");
@@ -153,7 +159,10 @@ mod tests {
         assert!(attempts > 3, "{attempts}");
         assert!(*at.last().unwrap() <= Duration::from_secs(10), "{at:?}");
         let gaps: Vec<_> = at.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.iter().all(|g| *g <= Duration::from_secs(10)), "{gaps:?}");
+        assert!(
+            gaps.iter().all(|g| *g <= Duration::from_secs(10)),
+            "{gaps:?}"
+        );
         assert!(gaps.last() > gaps.first(), "backoff should grow: {gaps:?}");
     }
 

@@ -44,7 +44,12 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T,
 impl Store {
     /// Leases a pending notification to `worker` for `lease`, or says why not.
     /// The same worker may renew its own lease.
-    pub async fn claim(&self, notification_id: Uuid, worker: Uuid, lease: Duration) -> Result<Claim, StoreError> {
+    pub async fn claim(
+        &self,
+        notification_id: Uuid,
+        worker: Uuid,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -99,7 +104,11 @@ impl Store {
 
     /// Records a delivery as sent, whoever holds the lease: it was sent. A failure
     /// that was being replayed is resolved by it.
-    pub async fn record_sent(&self, notification_id: Uuid, attempts: i32) -> Result<(), StoreError> {
+    pub async fn record_sent(
+        &self,
+        notification_id: Uuid,
+        attempts: i32,
+    ) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -164,7 +173,15 @@ impl Store {
         let row = client
             .query_opt(
                 &stmt,
-                &[&notification_id, &worker, &attempts, &error, &Uuid::now_v7(), &max_replays, &dead],
+                &[
+                    &notification_id,
+                    &worker,
+                    &attempts,
+                    &error,
+                    &Uuid::now_v7(),
+                    &max_replays,
+                    &dead,
+                ],
             )
             .await
             .map_err(StoreError::query("record failure"))?;

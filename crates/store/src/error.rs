@@ -8,9 +8,19 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: Uuid },
-    /// The input contradicts stored data (a duplicate name, an unknown id).
+    /// The input clashes with stored data: a duplicate name, a state that
+    /// forbids the change.
     #[error("{field}: {message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    /// The input names something that does not exist.
+    #[error("{field}: {message}")]
+    UnknownReference {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Config(String),
     #[error("migrating the database failed: {0}")]
@@ -55,7 +65,9 @@ impl StoreError {
     pub(crate) fn unique_name(what: &'static str, name: &str) -> impl Fn(StoreError) -> StoreError {
         let message = format!("a {what} named `{name}` already exists");
         move |e| match e {
-            StoreError::Query { ref source, .. } if source.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            StoreError::Query { ref source, .. }
+                if source.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+            {
                 StoreError::Conflict {
                     field: "name",
                     message: message.clone(),

@@ -87,7 +87,12 @@ impl Store {
                        AND ($3::uuid IS NULL OR f.id < $3)
                      ORDER BY f.id DESC LIMIT $4"
                 ),
-                &[&statuses, &filter.notifier_id, &filter.cursor, &filter.limit],
+                &[
+                    &statuses,
+                    &filter.notifier_id,
+                    &filter.cursor,
+                    &filter.limit,
+                ],
             )
             .await
             .map_err(StoreError::query("list failures"))?;
@@ -134,10 +139,15 @@ impl Store {
         enqueue: impl AsyncFnOnce(&[ReplayJob]) -> Result<(), E>,
     ) -> Result<ReplayOutcome<E>, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(StoreError::query("begin replay"))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::query("begin replay"))?;
         let (condition, limit, id) = match selection {
             ReplaySelection::Pending { limit } => ("f.status = 'pending'", limit, None),
-            ReplaySelection::One(id) => ("f.id = $2 AND f.status IN ('pending', 'dead')", 1, Some(id)),
+            ReplaySelection::One(id) => {
+                ("f.id = $2 AND f.status IN ('pending', 'dead')", 1, Some(id))
+            }
         };
         let sql = format!(
             "SELECT f.id AS failure_id, n.id AS notification_id, n.notifier_id, n.kind, e.body
@@ -194,7 +204,9 @@ impl Store {
             let _ = tx.rollback().await;
             return Ok(ReplayOutcome::EnqueueFailed(e));
         }
-        tx.commit().await.map_err(StoreError::query("commit replay"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("commit replay"))?;
         Ok(ReplayOutcome::Replayed(jobs.len()))
     }
 
@@ -225,7 +237,10 @@ impl Store {
             let f = self.get_failure(id).await?;
             return Err(StoreError::Conflict {
                 field: "status",
-                message: format!("failure {id} is {} and cannot be discarded", f.status.as_str()),
+                message: format!(
+                    "failure {id} is {} and cannot be discarded",
+                    f.status.as_str()
+                ),
             });
         }
         self.get_failure(id).await

@@ -113,7 +113,10 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
         .is_some();
     if !exists {
         let quoted = name.replace('"', "\"\"");
-        match client.batch_execute(&format!("CREATE DATABASE \"{quoted}\"")).await {
+        match client
+            .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
+            .await
+        {
             Ok(()) => info!(database = %name, "created the database"),
             // Another process created it in the meantime.
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
@@ -138,7 +141,9 @@ async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
         .run_async(&mut client)
         .await
         .map_err(|e| StoreError::Migration(e.to_string()));
-    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK]).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
+        .await;
     for m in report?.applied_migrations() {
         info!(migration = %m, "applied migration");
     }

@@ -37,7 +37,10 @@ fn notification(row: &Row) -> Result<Notification, StoreError> {
 }
 
 impl Store {
-    pub async fn list_notifications(&self, f: &NotificationFilter) -> Result<Page<Notification>, StoreError> {
+    pub async fn list_notifications(
+        &self,
+        f: &NotificationFilter,
+    ) -> Result<Page<Notification>, StoreError> {
         let client = self.client().await?;
         let status = f.status.map(NotificationStatus::as_str);
         let rows = client
@@ -53,7 +56,10 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("list notifications"))?;
-        let items = rows.iter().map(notification).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(notification)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::new(items, f.limit, |n| n.id))
     }
 
@@ -74,6 +80,7 @@ impl Store {
             .await
             .map_err(StoreError::query("get event"))?
             .ok_or_else(|| StoreError::not_found("event", id))?;
-        serde_json::from_value(row.get(0)).map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))
+        serde_json::from_value(row.get(0))
+            .map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))
     }
 }

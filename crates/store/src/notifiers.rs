@@ -20,27 +20,41 @@ fn notifier(row: &Row) -> Notifier {
 
 impl Store {
     /// Stores a notifier whose config secrets are already sealed.
-    pub async fn create_notifier(&self, id: Uuid, spec: &NotifierSpec) -> Result<Notifier, StoreError> {
+    pub async fn create_notifier(
+        &self,
+        id: Uuid,
+        spec: &NotifierSpec,
+    ) -> Result<Notifier, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "INSERT INTO notifiers (id, name, description, kind, config) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         );
         let row = client
-            .query_one(&sql, &[&id, &spec.name, &spec.description, &spec.kind, &spec.config])
+            .query_one(
+                &sql,
+                &[&id, &spec.name, &spec.description, &spec.kind, &spec.config],
+            )
             .await
             .map_err(StoreError::query("insert notifier"))
             .map_err(StoreError::unique_name("notifier", &spec.name))?;
         Ok(notifier(&row))
     }
 
-    pub async fn update_notifier(&self, id: Uuid, spec: &NotifierSpec) -> Result<Notifier, StoreError> {
+    pub async fn update_notifier(
+        &self,
+        id: Uuid,
+        spec: &NotifierSpec,
+    ) -> Result<Notifier, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "UPDATE notifiers SET name = $2, description = $3, kind = $4, config = $5, updated_at = now()
              WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row = client
-            .query_opt(&sql, &[&id, &spec.name, &spec.description, &spec.kind, &spec.config])
+            .query_opt(
+                &sql,
+                &[&id, &spec.name, &spec.description, &spec.kind, &spec.config],
+            )
             .await
             .map_err(StoreError::query("update notifier"))
             .map_err(StoreError::unique_name("notifier", &spec.name))?;

@@ -83,7 +83,9 @@ impl Store {
             .iter()
             .map(|r| (r.get("id"), (r.get("name"), r.get("kind"))))
             .collect();
-        tx.commit().await.map_err(StoreError::query("end snapshot"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("end snapshot"))?;
         Ok(RoutingSnapshot {
             version,
             rules,
@@ -131,7 +133,10 @@ impl Store {
         let n_ids: Vec<Uuid> = notifications.iter().map(|n| n.id).collect();
         let n_events: Vec<Uuid> = notifications.iter().map(|n| n.event_id).collect();
         let n_notifiers: Vec<Uuid> = notifications.iter().map(|n| n.notifier_id).collect();
-        let n_names: Vec<&str> = notifications.iter().map(|n| n.notifier_name.as_str()).collect();
+        let n_names: Vec<&str> = notifications
+            .iter()
+            .map(|n| n.notifier_name.as_str())
+            .collect();
         let n_kinds: Vec<&str> = notifications.iter().map(|n| n.kind.as_str()).collect();
         let n_rules: Vec<serde_json::Value> = notifications
             .iter()
@@ -178,7 +183,8 @@ impl Store {
             .copied()
             .collect();
         if !seen_before.is_empty() {
-            self.pending_of_known_events(&client, &seen_before, &mut out).await?;
+            self.pending_of_known_events(&client, &seen_before, &mut out)
+                .await?;
         }
         Ok(out)
     }

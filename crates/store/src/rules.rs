@@ -59,7 +59,12 @@ impl Store {
         self.write_rule(id, spec, false).await
     }
 
-    async fn write_rule(&self, id: Uuid, spec: &RuleSpec, create: bool) -> Result<Rule, StoreError> {
+    async fn write_rule(
+        &self,
+        id: Uuid,
+        spec: &RuleSpec,
+        create: bool,
+    ) -> Result<Rule, StoreError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -74,7 +79,7 @@ impl Store {
             .map_err(StoreError::query("check rule notifiers"))?;
         if let Some(row) = missing {
             let unknown: Uuid = row.get(0);
-            return Err(StoreError::Conflict {
+            return Err(StoreError::UnknownReference {
                 field: "notifiers",
                 message: format!("no notifier has the id {unknown}"),
             });
@@ -120,7 +125,9 @@ impl Store {
             .query_one(&format!("{SELECT} WHERE r.id = $1 GROUP BY r.id"), &[&id])
             .await
             .map_err(StoreError::query("read rule"))?;
-        tx.commit().await.map_err(StoreError::query("commit rule"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("commit rule"))?;
         rule(&row)
     }
 
@@ -155,7 +162,9 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn enabled_rules(client: &tokio_postgres::Transaction<'_>) -> Result<Vec<Rule>, StoreError> {
+    pub(crate) async fn enabled_rules(
+        client: &tokio_postgres::Transaction<'_>,
+    ) -> Result<Vec<Rule>, StoreError> {
         let rows = client
             .query(&format!("{SELECT} WHERE r.enabled GROUP BY r.id"), &[])
             .await

@@ -70,14 +70,18 @@ impl Config {
         })
     }
 
-    fn transport(&self, cx: &SendContext<'_>) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
+    fn transport(
+        &self,
+        cx: &SendContext<'_>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
         let tls = match self.security {
             Security::None => Tls::None,
             Security::Starttls | Security::Tls => {
-                let params = TlsParameters::new(self.host.clone()).map_err(|source| EmailError::Tls {
-                    host: self.host.clone(),
-                    source,
-                })?;
+                let params =
+                    TlsParameters::new(self.host.clone()).map_err(|source| EmailError::Tls {
+                        host: self.host.clone(),
+                        source,
+                    })?;
                 if self.security == Security::Tls {
                     Tls::Wrapper(params)
                 } else {
@@ -90,7 +94,8 @@ impl Config {
             .tls(tls)
             .timeout(Some(cx.timeout));
         if let (Some(user), Some(password)) = (&self.username, &self.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
         Ok(builder.build())
     }
@@ -103,7 +108,10 @@ fn mailbox(field: String, text: &str) -> Result<Mailbox, FieldError> {
 
 impl Channel for Config {
     const KIND: &'static str = "email";
-    const SECRETS: &'static [SecretField] = &[SecretField { path: "password", mask: Mask::Full }];
+    const SECRETS: &'static [SecretField] = &[SecretField {
+        path: "password",
+        mask: Mask::Full,
+    }];
     type Message = Message;
     type Error = EmailError;
 
@@ -204,7 +212,10 @@ mod tests {
             (with("security", json!("ssl")), "config.security"),
             (with("from", json!("not an address")), "config.from"),
             (with("to", json!([])), "config.to"),
-            (with("to", json!(["ops@example.com", "nope"])), "config.to[1]"),
+            (
+                with("to", json!(["ops@example.com", "nope"])),
+                "config.to[1]",
+            ),
             (with("cc", json!(["x"])), "config.cc[0]"),
             (with("username", json!("u")), "config.password"),
             (with("password", json!("p")), "config.username"),
@@ -219,7 +230,10 @@ mod tests {
     #[test]
     fn ports_follow_the_security_mode() {
         for (security, port) in [("none", 25), ("starttls", 587), ("tls", 465)] {
-            let c: Config = serde_json::from_value(json!({"host": "h", "from": "a@b.c", "to": ["d@e.f"], "security": security})).unwrap();
+            let c: Config = serde_json::from_value(
+                json!({"host": "h", "from": "a@b.c", "to": ["d@e.f"], "security": security}),
+            )
+            .unwrap();
             assert_eq!(c.port(), port);
         }
     }

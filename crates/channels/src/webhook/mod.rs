@@ -16,7 +16,13 @@ use crate::http::{self, HttpError};
 use crate::{Channel, Delivery, DeliveryError, Disposition, SendContext};
 
 /// Headers Herald sets itself; settings may not replace them.
-const RESERVED: [&str; 5] = ["content-type", "content-length", "host", "idempotency-key", "transfer-encoding"];
+const RESERVED: [&str; 5] = [
+    "content-type",
+    "content-length",
+    "host",
+    "idempotency-key",
+    "transfer-encoding",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +59,14 @@ pub struct Message {
 impl Channel for Config {
     const KIND: &'static str = "webhook";
     const SECRETS: &'static [SecretField] = &[
-        SecretField { path: "url", mask: Mask::Origin },
-        SecretField { path: "headers.*", mask: Mask::Full },
+        SecretField {
+            path: "url",
+            mask: Mask::Origin,
+        },
+        SecretField {
+            path: "headers.*",
+            mask: Mask::Full,
+        },
     ];
     type Message = Message;
     type Error = HttpError;
@@ -63,14 +75,20 @@ impl Channel for Config {
         let url = url::Url::parse(self.url.expose())
             .map_err(|e| FieldError::new("url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-            return Err(FieldError::new("url", "must be an http:// or https:// URL with a host"));
+            return Err(FieldError::new(
+                "url",
+                "must be an http:// or https:// URL with a host",
+            ));
         }
         for (name, value) in &self.headers {
             let field = || format!("headers.{name}");
             let parsed = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| FieldError::new(field(), "not a valid HTTP header name"))?;
             if RESERVED.contains(&parsed.as_str()) {
-                return Err(FieldError::new(field(), "is set by Herald and cannot be replaced"));
+                return Err(FieldError::new(
+                    field(),
+                    "is set by Herald and cannot be replaced",
+                ));
             }
             HeaderValue::from_str(value.expose())
                 .map_err(|_| FieldError::new(field(), "not a valid HTTP header value"))?;
@@ -127,11 +145,26 @@ mod tests {
         let cases = [
             (json!({"url": "ftp://x/"}), "config.url"),
             (json!({"url": "nope"}), "config.url"),
-            (json!({"url": "http://x/", "method": "GET"}), "config.method"),
-            (json!({"url": "http://x/", "headers": {"bad name": "v"}}), "config.headers.bad name"),
-            (json!({"url": "http://x/", "headers": {"X-A": "line\nbreak"}}), "config.headers.X-A"),
-            (json!({"url": "http://x/", "headers": {"Content-Type": "text/plain"}}), "config.headers.Content-Type"),
-            (json!({"url": "http://x/", "headers": {"Idempotency-Key": "1"}}), "config.headers.Idempotency-Key"),
+            (
+                json!({"url": "http://x/", "method": "GET"}),
+                "config.method",
+            ),
+            (
+                json!({"url": "http://x/", "headers": {"bad name": "v"}}),
+                "config.headers.bad name",
+            ),
+            (
+                json!({"url": "http://x/", "headers": {"X-A": "line\nbreak"}}),
+                "config.headers.X-A",
+            ),
+            (
+                json!({"url": "http://x/", "headers": {"Content-Type": "text/plain"}}),
+                "config.headers.Content-Type",
+            ),
+            (
+                json!({"url": "http://x/", "headers": {"Idempotency-Key": "1"}}),
+                "config.headers.Idempotency-Key",
+            ),
         ];
         for (config, field) in cases {
             let err = parse(config.clone()).expect_err(&config.to_string());
@@ -142,8 +175,14 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_url_and_headers() {
-        let c = parse(json!({"url": "https://hooks.example/T0/SECRET", "headers": {"X-Token": "t0k3n"}})).unwrap();
+        let c = parse(
+            json!({"url": "https://hooks.example/T0/SECRET", "headers": {"X-Token": "t0k3n"}}),
+        )
+        .unwrap();
         let text = format!("{c:?}");
-        assert!(!text.contains("SECRET") && !text.contains("t0k3n"), "{text}");
+        assert!(
+            !text.contains("SECRET") && !text.contains("t0k3n"),
+            "{text}"
+        );
     }
 }

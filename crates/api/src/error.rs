@@ -1,0 +1,107 @@
+//! Every error the API answers, mapped to a status code in one place.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use herald_model::{EventError, FieldError};
+use herald_store::StoreError;
+use serde_json::json;
+use tracing::error;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: bad input, named by field.
+    Invalid(FieldError),
+    /// 413: too large.
+    TooLarge(FieldError),
+    /// 404.
+    NotFound(String),
+    /// 409: clashes with stored state.
+    Conflict(FieldError),
+    /// 502: a test send reached the endpoint, which refused it.
+    Upstream { message: String, retryable: bool },
+    /// 503: the broker or the database is unreachable.
+    Unavailable(String),
+    /// 500: logged in full, answered in general terms.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(FieldError::new(field, message))
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> Self {
+        let named = |e: FieldError| match e.field.as_str() {
+            "" => e.within("body"),
+            _ => e,
+        };
+        match e {
+            EventError::Invalid(e) => ApiError::Invalid(named(e)),
+            EventError::TooLarge(e) => ApiError::TooLarge(named(e)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::Conflict { field, message } => {
+                ApiError::Conflict(FieldError::new(field, message))
+            }
+            StoreError::UnknownReference { field, message } => {
+                ApiError::Invalid(FieldError::new(field, message))
+            }
+            StoreError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let field_body = |status: StatusCode, e: FieldError| {
+            let mut body = json!({"error": e.to_string()});
+            if !e.field.is_empty() {
+                body["field"] = json!(e.field);
+            }
+            (status, Json(body)).into_response()
+        };
+        match self {
+            ApiError::Invalid(e) => field_body(StatusCode::BAD_REQUEST, e),
+            ApiError::TooLarge(e) => field_body(StatusCode::PAYLOAD_TOO_LARGE, e),
+            ApiError::Conflict(e) => field_body(StatusCode::CONFLICT, e),
+            ApiError::NotFound(message) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response()
+            }
+            ApiError::Upstream { message, retryable } => (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({"error": message, "retryable": retryable})),
+            )
+                .into_response(),
+            ApiError::Unavailable(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": message})),
+            )
+                .into_response(),
+            ApiError::Internal(detail) => {
+                error!(error = %detail, "internal error");
+                let body = json!({"error": "internal error; see the server log"});
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+            }
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such API path".into())
+}

@@ -1,0 +1,106 @@
+//! Herald's HTTP API, JSON in and out, under `/api/v1`, plus `/metrics`,
+//! `/healthz` and `/readyz`.
+//!
+//! This crate is the only one that knows HTTP status codes: every error becomes
+//! a response in [`error`], with a message that names the field at fault and
+//! never leaks internals. Notifier settings leave it masked.
+//!
+//! It does not route or deliver: events are handed to the broker, test sends
+//! use the channel directly, replays go through the flush job's code.
+
+mod error;
+mod events;
+mod failures;
+mod notifications;
+mod notifiers;
+mod ops;
+mod params;
+mod rules;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use herald_flush::Flusher;
+use herald_ingest::Ingest;
+use herald_metrics::Metrics;
+use herald_model::SecretKey;
+use herald_queue::Broker;
+use herald_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+pub use ops::Ops;
+
+/// Everything the handlers use.
+pub struct AppState {
+    pub store: Store,
+    pub ingest: Ingest,
+    pub flusher: Flusher,
+    pub key: Arc<SecretKey>,
+    pub http: reqwest::Client,
+    pub ops: Ops,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// How long a test send may take.
+    pub test_timeout: Duration,
+}
+
+impl AppState {
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.ops.metrics
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.ops.broker
+    }
+}
+
+/// The whole API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/events", post(events::publish))
+        .route("/notifiers", get(notifiers::list).post(notifiers::create))
+        .route(
+            "/notifiers/{id}",
+            get(notifiers::get)
+                .put(notifiers::update)
+                .delete(notifiers::delete),
+        )
+        .route("/notifiers/{id}/test", post(notifiers::test))
+        .route("/rules", get(rules::list).post(rules::create))
+        .route(
+            "/rules/{id}",
+            get(rules::get).put(rules::update).delete(rules::delete),
+        )
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}", get(notifications::get))
+        .route("/failures", get(failures::list))
+        .route("/failures/replay", post(failures::replay_all))
+        .route("/failures/{id}", get(failures::get))
+        .route("/failures/{id}/replay", post(failures::replay))
+        .route("/failures/{id}/discard", post(failures::discard))
+        .fallback(error::not_found)
+        .with_state(state.clone());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(ops::router(state.ops.clone()))
+}
+
+/// `/metrics`, `/healthz` and `/readyz` alone, for roles without the API.
+pub fn router_for_ops(ops: Ops) -> Router {
+    ops::router(ops)
+}
+
+/// Serves `app` on `listener` until `shutdown`, finishing requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,155 @@
+//! Notifier CRUD and test sends. Settings are validated by their channel,
+//! sealed before they are stored, and masked in every answer; a masked secret
+//! sent back in an update keeps the stored one.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_channels::{Delivery, NotifierConfig, SendContext, secret_fields};
+use herald_model::secret::{keep_masked, mask_config};
+use herald_model::{Category, Event, Notifier, NotifierSpec, Scope, Severity};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{ApiError, AppState, params};
+
+/// The notifier as answered: secrets masked (shown only as far as the mask
+/// allows, e.g. a URL's origin).
+fn view(state: &AppState, mut n: Notifier) -> Notifier {
+    let fields = secret_fields(&n.kind);
+    if state.key.open_config(&mut n.config, fields).is_err() {
+        tracing::warn!(notifier = %n.id, "notifier secrets cannot be opened with the current key");
+    }
+    mask_config(&mut n.config, fields);
+    n
+}
+
+/// Validates `spec` by its channel, then seals its secrets.
+fn sealed(state: &AppState, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
+    NotifierConfig::parse(&spec.kind, &spec.config)?;
+    state
+        .key
+        .seal_config(&mut spec.config, secret_fields(&spec.kind));
+    Ok(spec)
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    body: Body,
+) -> Result<(StatusCode, Json<Notifier>), ApiError> {
+    let spec = NotifierSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
+    let spec = sealed(&state, spec)?;
+    let created = state.store.create_notifier(Uuid::now_v7(), &spec).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, created))))
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let items: Vec<Notifier> = state
+        .store
+        .list_notifiers()
+        .await?
+        .into_iter()
+        .map(|n| view(&state, n))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Notifier>, ApiError> {
+    let n = state.store.get_notifier(params::id(&id)?).await?;
+    Ok(Json(view(&state, n)))
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Notifier>, ApiError> {
+    let id = params::id(&id)?;
+    let mut spec = NotifierSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
+    let mut stored = state.store.get_notifier(id).await?;
+    if stored.kind == spec.kind {
+        let fields = secret_fields(&stored.kind);
+        state
+            .key
+            .open_config(&mut stored.config, fields)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        keep_masked(&mut spec.config, &stored.config, fields);
+    }
+    let spec = sealed(&state, spec)?;
+    let updated = state.store.update_notifier(id, &spec).await?;
+    Ok(Json(view(&state, updated)))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_notifier(params::id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/notifiers/{id}/test`: sends a test notification now, once,
+/// and answers with the outcome: 200 when the endpoint accepted it, 502 with
+/// its error otherwise.
+pub async fn test(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut n = state.store.get_notifier(params::id(&id)?).await?;
+    state
+        .key
+        .open_config(&mut n.config, secret_fields(&n.kind))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let config = NotifierConfig::parse(&n.kind, &n.config)?;
+    let event = test_event(&n.name);
+    let notification_id = Uuid::now_v7();
+    let timeout = config
+        .options
+        .timeout
+        .map_or(state.test_timeout, |t| t.get());
+    let target = Delivery {
+        event: &event,
+        notification_id,
+        notifier: &n.name,
+    };
+    let cx = SendContext {
+        http: &state.http,
+        timeout,
+    };
+    config
+        .deliver(&target, &cx)
+        .await
+        .map_err(|e| ApiError::Upstream {
+            retryable: e.retryable(),
+            message: format!("the test notification was not delivered: {e}"),
+        })?;
+    Ok(Json(
+        json!({"status": "sent", "notification_id": notification_id, "event_id": event.id}),
+    ))
+}
+
+fn test_event(notifier: &str) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        source: "herald".into(),
+        category: Category::System,
+        kind: "test".into(),
+        severity: Severity::Info,
+        scope: Scope::default(),
+        title: format!("Herald test notification for \"{notifier}\""),
+        message: "If you can read this, the notifier's settings work.".into(),
+        labels: Default::default(),
+        data: Value::Null,
+        dedup_key: None,
+        resolved: false,
+        occurred_at: OffsetDateTime::now_utc(),
+        url: None,
+    }
+}

@@ -1,0 +1,63 @@
+//! `/metrics`, `/healthz` and `/readyz`: served by the API, and alone by every
+//! role that runs without it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use herald_metrics::Metrics;
+use herald_queue::Broker;
+use herald_store::Store;
+use serde_json::json;
+
+#[derive(Clone)]
+pub struct Ops {
+    pub metrics: Arc<Metrics>,
+    pub broker: Broker,
+    pub store: Store,
+}
+
+pub fn router(ops: Ops) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(ops)
+}
+
+async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+    ops.metrics
+        .broker_up
+        .set(i64::from(ops.broker.is_connected()));
+    herald_flush::refresh_failures_gauge(&ops.store, &ops.metrics).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ops.metrics.render(),
+    )
+}
+
+/// The process is alive.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The process can do its work: the broker and the database both answer.
+async fn readyz(State(ops): State<Ops>) -> (StatusCode, Json<serde_json::Value>) {
+    let broker = ops.broker.is_connected();
+    let database = ops.store.ping().await;
+    let word = |up| if up { "up" } else { "down" };
+    let mut body = json!({"broker": word(broker), "database": word(database.is_ok())});
+    if let Err(e) = database {
+        body["database_error"] = json!(e.to_string());
+    }
+    let status = if broker && body["database"] == "up" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}

@@ -1,0 +1,77 @@
+//! Request pieces parsed with errors that name the parameter.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::body::{Body, Bytes};
+use herald_model::FieldError;
+use uuid::Uuid;
+
+use crate::ApiError;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// Query parameters, each taken at most once; leftovers are an error, so a
+/// misspelt filter is reported instead of silently ignored.
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn new(raw: HashMap<String, String>) -> Query {
+        Query(raw)
+    }
+
+    pub fn parse<T: FromStr>(&mut self, name: &str) -> Result<Option<T>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.0
+            .remove(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| ApiError::invalid(name, format!("`{v}`: {e}")))
+            })
+            .transpose()
+    }
+
+    pub fn limit(&mut self) -> Result<i64, ApiError> {
+        let limit = self.parse::<i64>("limit")?.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// Fails on any parameter not taken.
+    pub fn finish(self) -> Result<(), ApiError> {
+        match self.0.keys().min() {
+            Some(name) => Err(ApiError::invalid(name, "unknown query parameter")),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|e| ApiError::invalid("id", format!("`{raw}` is not a UUID: {e}")))
+}
+
+/// The request body, refused with a 413 past `limit` bytes.
+pub async fn body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::TooLarge(FieldError::new(
+            "body",
+            format!("the request body is over the limit of {limit} bytes"),
+        ))
+    })
+}
+
+/// The request body as JSON, naming the position of a syntax error.
+pub async fn json(raw: Body, limit: usize) -> Result<serde_json::Value, ApiError> {
+    let bytes = body(raw, limit).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid("body", format!("not valid JSON: {e}")))
+}

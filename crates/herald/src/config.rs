@@ -1,0 +1,415 @@
+//! Configuration from environment variables, each with a localhost default.
+//! [`VARS`] is the one list of them; `herald env` prints it as the README table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use herald_model::{SecretKey, Span};
+use herald_queue::QueueType;
+use herald_sender::RetryPolicy;
+
+/// Name, default (empty: unset) and meaning of every variable.
+pub const VARS: &[(&str, &str, &str)] = &[
+    (
+        "HERALD_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        "RabbitMQ to use.",
+    ),
+    (
+        "HERALD_AMQP_PREFIX",
+        "herald",
+        "Prefix of every exchange and queue name.",
+    ),
+    (
+        "HERALD_QUEUE_TYPE",
+        "classic",
+        "`classic`, or `quorum` for a RabbitMQ cluster.",
+    ),
+    (
+        "HERALD_QUEUE_EXPIRES",
+        "",
+        "Delete queues unused this long (test runs only).",
+    ),
+    (
+        "HERALD_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/herald",
+        "PostgreSQL database; created if missing, migrated at start.",
+    ),
+    (
+        "HERALD_DATABASE_POOL",
+        "16",
+        "Database connections per process.",
+    ),
+    (
+        "HERALD_HTTP_ADDR",
+        "127.0.0.1:8080",
+        "Where the API listens (roles `all` and `api`).",
+    ),
+    (
+        "HERALD_METRICS_ADDR",
+        "127.0.0.1:9464",
+        "Where `/metrics`, `/healthz`, `/readyz` listen in roles without the API.",
+    ),
+    (
+        "HERALD_SECRET_KEY",
+        "",
+        "Key sealing notifier secrets: 32 bytes in base64 (`herald keygen`).",
+    ),
+    (
+        "HERALD_SECRET_KEY_FILE",
+        "herald-secret.key",
+        "Where the key is read, or created, when HERALD_SECRET_KEY is unset.",
+    ),
+    (
+        "HERALD_FLUSH_INTERVAL",
+        "30m",
+        "How often the error table is replayed.",
+    ),
+    (
+        "HERALD_FLUSH_BATCH",
+        "100",
+        "Failures replayed per transaction.",
+    ),
+    (
+        "HERALD_MAX_REPLAYS",
+        "10",
+        "Replays after which a failure is `dead`.",
+    ),
+    (
+        "HERALD_RETRY_MAX_ELAPSED",
+        "2m",
+        "Default retry budget of a delivery (a notifier's `max_elapsed` wins).",
+    ),
+    (
+        "HERALD_RETRY_MAX_ATTEMPTS",
+        "10",
+        "Default attempts of a delivery (a notifier's `max_attempts` wins).",
+    ),
+    (
+        "HERALD_RETRY_MIN_DELAY",
+        "500ms",
+        "First wait between attempts; it doubles, with jitter.",
+    ),
+    (
+        "HERALD_RETRY_MAX_DELAY",
+        "30s",
+        "Longest wait between attempts.",
+    ),
+    (
+        "HERALD_DELIVERY_TIMEOUT",
+        "10s",
+        "Default time one attempt may take (a notifier's `timeout` wins).",
+    ),
+    (
+        "HERALD_SENDER_CONCURRENCY",
+        "64",
+        "Deliveries in flight per sender process.",
+    ),
+    (
+        "HERALD_SENDER_PREFETCH",
+        "128",
+        "Unacked jobs per delivery queue and sender.",
+    ),
+    (
+        "HERALD_ROUTER_PREFETCH",
+        "256",
+        "Unacked events per router.",
+    ),
+    (
+        "HERALD_ROUTER_BATCH",
+        "200",
+        "Events recorded per database statement at most.",
+    ),
+    (
+        "HERALD_PUBLISH_TIMEOUT",
+        "5s",
+        "How long a publish may wait for the broker's confirm.",
+    ),
+    (
+        "HERALD_SHUTDOWN_TIMEOUT",
+        "30s",
+        "How long deliveries in flight may finish on SIGTERM.",
+    ),
+    (
+        "HERALD_MAX_REQUEST_BYTES",
+        "4194304",
+        "Largest API request body (an event alone is limited to 256 KiB).",
+    ),
+    (
+        "HERALD_LOG",
+        "info",
+        "Log filter, `tracing` syntax (`info,herald_sender=debug`).",
+    ),
+    ("HERALD_LOG_FORMAT", "text", "`text` or `json`."),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub amqp_url: String,
+    pub amqp_prefix: String,
+    pub queue_type: QueueType,
+    pub queue_expires: Option<Duration>,
+    pub database_url: String,
+    pub database_pool: usize,
+    pub http_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub secret_key: Option<String>,
+    pub secret_key_file: PathBuf,
+    pub flush_interval: Duration,
+    pub flush_batch: i64,
+    pub max_replays: i32,
+    pub retry: RetryPolicy,
+    pub delivery_timeout: Duration,
+    pub sender_concurrency: usize,
+    pub sender_prefetch: u16,
+    pub router_prefetch: u16,
+    pub router_batch: usize,
+    pub publish_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub log: String,
+    pub log_json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+struct Reader<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn raw(&self, name: &'static str) -> String {
+        let default = VARS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, d, _)| *d)
+            .expect("every variable is listed in VARS");
+        (self.lookup)(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.raw(name);
+        raw.trim().parse().map_err(|e| ConfigError {
+            name,
+            message: format!("`{raw}`: {e}"),
+        })
+    }
+
+    fn span(&self, name: &'static str) -> Result<Duration, ConfigError> {
+        self.parse::<Span>(name).map(Span::get)
+    }
+
+    fn optional_span(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+        if self.raw(name).is_empty() {
+            return Ok(None);
+        }
+        self.span(name).map(Some)
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable through `lookup`, validating each.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let r = Reader { lookup };
+        let secret_key = Some(r.raw("HERALD_SECRET_KEY")).filter(|k| !k.is_empty());
+        if let Some(key) = &secret_key {
+            SecretKey::from_base64(key).map_err(|e| ConfigError {
+                name: "HERALD_SECRET_KEY",
+                message: e.to_string(),
+            })?;
+        }
+        let config = Config {
+            amqp_url: r.raw("HERALD_AMQP_URL"),
+            amqp_prefix: r.raw("HERALD_AMQP_PREFIX"),
+            queue_type: r.parse("HERALD_QUEUE_TYPE")?,
+            queue_expires: r.optional_span("HERALD_QUEUE_EXPIRES")?,
+            database_url: r.raw("HERALD_DATABASE_URL"),
+            database_pool: r.parse("HERALD_DATABASE_POOL")?,
+            http_addr: r.parse("HERALD_HTTP_ADDR")?,
+            metrics_addr: r.parse("HERALD_METRICS_ADDR")?,
+            secret_key,
+            secret_key_file: r.raw("HERALD_SECRET_KEY_FILE").into(),
+            flush_interval: r.span("HERALD_FLUSH_INTERVAL")?,
+            flush_batch: r.parse("HERALD_FLUSH_BATCH")?,
+            max_replays: r.parse("HERALD_MAX_REPLAYS")?,
+            retry: RetryPolicy {
+                max_elapsed: r.span("HERALD_RETRY_MAX_ELAPSED")?,
+                max_attempts: r.parse("HERALD_RETRY_MAX_ATTEMPTS")?,
+                min_delay: r.span("HERALD_RETRY_MIN_DELAY")?,
+                max_delay: r.span("HERALD_RETRY_MAX_DELAY")?,
+            },
+            delivery_timeout: r.span("HERALD_DELIVERY_TIMEOUT")?,
+            sender_concurrency: r.parse("HERALD_SENDER_CONCURRENCY")?,
+            sender_prefetch: r.parse("HERALD_SENDER_PREFETCH")?,
+            router_prefetch: r.parse("HERALD_ROUTER_PREFETCH")?,
+            router_batch: r.parse("HERALD_ROUTER_BATCH")?,
+            publish_timeout: r.span("HERALD_PUBLISH_TIMEOUT")?,
+            shutdown_timeout: r.span("HERALD_SHUTDOWN_TIMEOUT")?,
+            max_request_bytes: r.parse("HERALD_MAX_REQUEST_BYTES")?,
+            log: r.raw("HERALD_LOG"),
+            log_json: match r.raw("HERALD_LOG_FORMAT").as_str() {
+                "text" => false,
+                "json" => true,
+                other => {
+                    return Err(ConfigError {
+                        name: "HERALD_LOG_FORMAT",
+                        message: format!("`{other}`: expected text or json"),
+                    });
+                }
+            },
+        };
+        config.check()
+    }
+
+    fn check(self) -> Result<Config, ConfigError> {
+        let positive = [
+            ("HERALD_DATABASE_POOL", self.database_pool),
+            ("HERALD_SENDER_CONCURRENCY", self.sender_concurrency),
+            ("HERALD_ROUTER_BATCH", self.router_batch),
+            ("HERALD_SENDER_PREFETCH", usize::from(self.sender_prefetch)),
+            ("HERALD_ROUTER_PREFETCH", usize::from(self.router_prefetch)),
+            (
+                "HERALD_RETRY_MAX_ATTEMPTS",
+                self.retry.max_attempts as usize,
+            ),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError {
+                    name,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.flush_interval.is_zero() {
+            return Err(ConfigError {
+                name: "HERALD_FLUSH_INTERVAL",
+                message: "must be longer than 0s".into(),
+            });
+        }
+        if self.flush_batch < 1 {
+            return Err(ConfigError {
+                name: "HERALD_FLUSH_BATCH",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.amqp_prefix.is_empty() || self.amqp_prefix.len() > 100 {
+            return Err(ConfigError {
+                name: "HERALD_AMQP_PREFIX",
+                message: "must be 1 to 100 characters".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The key from HERALD_SECRET_KEY, else from its file, created on first use.
+    pub fn load_secret_key(&self) -> anyhow::Result<SecretKey> {
+        use anyhow::Context;
+        if let Some(key) = &self.secret_key {
+            return Ok(SecretKey::from_base64(key)?);
+        }
+        let path = &self.secret_key_file;
+        let encoded = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh = SecretKey::generate_base64();
+                write_private(path, &fresh).with_context(|| {
+                    format!("cannot create the secret key file {}", path.display())
+                })?;
+                tracing::warn!(path = %path.display(), "created a new secret key file; keep it safe, or set HERALD_SECRET_KEY");
+                fresh
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        SecretKey::from_base64(&encoded)
+            .with_context(|| format!("the key in {} is unusable", path.display()))
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// The variables as a Markdown table, for the README.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| variable | default | meaning |\n|---|---|---|\n");
+    for (name, default, doc) in VARS {
+        let default = if default.is_empty() {
+            "(unset)".to_owned()
+        } else {
+            format!("`{default}`")
+        };
+        out.push_str(&format!("| `{name}` | {default} | {doc} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_point_at_localhost() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(c.database_url, "postgres://postgres@127.0.0.1:5432/herald");
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.flush_interval, Duration::from_secs(1800));
+        assert_eq!(c.retry.max_elapsed, Duration::from_secs(120));
+        assert_eq!(c.queue_type, QueueType::Classic);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("HERALD_FLUSH_INTERVAL", "often"),
+            ("HERALD_FLUSH_INTERVAL", "0s"),
+            ("HERALD_HTTP_ADDR", "localhost"),
+            ("HERALD_QUEUE_TYPE", "mirrored"),
+            ("HERALD_SENDER_CONCURRENCY", "0"),
+            ("HERALD_SECRET_KEY", "short"),
+            ("HERALD_LOG_FORMAT", "xml"),
+        ];
+        for (name, value) in cases {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_table_lists_every_variable() {
+        let table = markdown_table();
+        assert_eq!(table.lines().count(), VARS.len() + 2);
+    }
+}

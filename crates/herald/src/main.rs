@@ -1,0 +1,220 @@
+//! `herald`: run Herald's roles, migrate its database, emit events.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use herald::{Config, Roles};
+use herald_ingest::{Client, NewEvent};
+use herald_model::{Category, Severity};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "A self-hosted notification pipeline."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every role in one process: API, router, sender and flush (the quick start).
+    All,
+    /// The HTTP API only.
+    Api,
+    /// The router only: events in, delivery jobs out.
+    Router,
+    /// A sender only: delivery jobs in, notifications out.
+    Sender,
+    /// The flush job only: replays the error table on schedule.
+    Flush,
+    /// Creates the database if missing and applies migrations, then exits.
+    Migrate,
+    /// Publishes one event straight to the broker and prints its id.
+    Emit(EmitArgs),
+    /// Prints a new secret key for HERALD_SECRET_KEY.
+    Keygen,
+    /// Prints every environment variable Herald reads, as a Markdown table.
+    Env,
+}
+
+#[derive(Args)]
+struct EmitArgs {
+    /// Read the event (or an array of events) as JSON from this file, `-` for stdin.
+    #[arg(long, conflicts_with_all = ["source", "category"])]
+    json: Option<String>,
+    #[arg(long, required_unless_present = "json")]
+    source: Option<String>,
+    /// system, configuration, job, deployment or spending.
+    #[arg(long, required_unless_present = "json")]
+    category: Option<Category>,
+    #[arg(long)]
+    kind: Option<String>,
+    /// critical, warning or info.
+    #[arg(long)]
+    severity: Option<Severity>,
+    #[arg(long)]
+    scope: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(long)]
+    message: Option<String>,
+    /// A label as key=value; repeat for more.
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Arbitrary JSON attached to the event.
+    #[arg(long)]
+    data: Option<String>,
+    #[arg(long)]
+    dedup_key: Option<String>,
+    #[arg(long)]
+    resolved: bool,
+    #[arg(long)]
+    url: Option<String>,
+    /// Idempotency key; assigned when absent.
+    #[arg(long)]
+    id: Option<uuid::Uuid>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not key=value"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env().context("invalid configuration")?;
+    init_logging(&config);
+    let roles = match cli.command {
+        Command::All => Roles::ALL,
+        Command::Api => Roles {
+            api: true,
+            ..Roles::NONE
+        },
+        Command::Router => Roles {
+            router: true,
+            ..Roles::NONE
+        },
+        Command::Sender => Roles {
+            sender: true,
+            ..Roles::NONE
+        },
+        Command::Flush => Roles {
+            flush: true,
+            ..Roles::NONE
+        },
+        Command::Migrate => {
+            herald_store::Store::connect(&config.database_url, 1).await?;
+            println!("database ready: {}", redact(&config.database_url));
+            return Ok(());
+        }
+        Command::Emit(args) => return emit(&config, args).await,
+        Command::Keygen => {
+            println!("{}", herald_model::SecretKey::generate_base64());
+            return Ok(());
+        }
+        Command::Env => {
+            print!("{}", herald::config::markdown_table());
+            return Ok(());
+        }
+    };
+    let running = herald::start(&config, roles).await?;
+    let shutdown = running.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    running.wait().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn redact(url: &str) -> String {
+    herald_queue::redact_url(url)
+}
+
+async fn emit(config: &Config, args: EmitArgs) -> anyhow::Result<()> {
+    let client =
+        Client::connect_with(&config.amqp_url, &config.amqp_prefix, config.queue_type).await?;
+    if let Some(path) = &args.json {
+        let mut bytes = Vec::new();
+        if path == "-" {
+            std::io::stdin().read_to_end(&mut bytes)?;
+        } else {
+            bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        }
+        let events = herald_model::parse_events(&bytes, time_now())?;
+        client.publish(&events).await?;
+        for e in events {
+            println!("{}", e.id);
+        }
+        return Ok(());
+    }
+    let (Some(source), Some(category)) = (&args.source, args.category) else {
+        bail!("--source and --category are required");
+    };
+    let mut event = NewEvent::new(source, category);
+    for (key, value) in &args.labels {
+        event = event.label(key, value);
+    }
+    let texts = [
+        (
+            args.kind.as_deref(),
+            NewEvent::kind as fn(NewEvent, &str) -> NewEvent,
+        ),
+        (args.scope.as_deref(), NewEvent::scope),
+        (args.title.as_deref(), NewEvent::title),
+        (args.message.as_deref(), NewEvent::message),
+        (args.dedup_key.as_deref(), NewEvent::dedup_key),
+        (args.url.as_deref(), NewEvent::url),
+    ];
+    for (value, set) in texts {
+        if let Some(value) = value {
+            event = set(event, value);
+        }
+    }
+    if let Some(severity) = args.severity {
+        event = event.severity(severity);
+    }
+    if let Some(data) = &args.data {
+        event = event.data(serde_json::from_str(data).context("--data is not JSON")?);
+    }
+    if let Some(id) = args.id {
+        event = event.id(id);
+    }
+    let id = client.emit(event.resolved(args.resolved)).await?;
+    println!("{id}");
+    Ok(())
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}

@@ -155,8 +155,9 @@ impl Flusher {
                 _ = ticks.tick() => {}
                 () = shutdown.cancelled() => break,
             }
-            if let Err(error) = self.run_once(ReplayedBy::Scheduler).await {
-                warn!(%error, "scheduled flush failed; the next run tries again");
+            match self.run_once(ReplayedBy::Scheduler).await {
+                Ok(_) => self.metrics.flush_runs.inc(),
+                Err(error) => warn!(%error, "scheduled flush failed; the next run tries again"),
             }
         }
         info!("flush stopped");

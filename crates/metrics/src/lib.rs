@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -31,6 +31,8 @@ pub struct Metrics {
     pub failures: IntGaugeVec,
     /// Failures queued again, by who asked (`scheduler`, `api`).
     pub replays: IntCounterVec,
+    /// Completed runs of the flush job.
+    pub flush_runs: IntCounter,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
 }
@@ -64,6 +66,14 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(failures.clone()))
+            .expect("unique metric");
+        let flush_runs = IntCounter::new(
+            "herald_flush_runs_total",
+            "Completed runs of the flush job.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(flush_runs.clone()))
             .expect("unique metric");
         let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
             .expect("valid metric");
@@ -106,6 +116,7 @@ impl Metrics {
             ),
             failures,
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
+            flush_runs,
             broker_up,
             registry,
         })

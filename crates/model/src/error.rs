@@ -30,8 +30,12 @@ impl FieldError {
 
     /// Turns a serde error located by `serde_path_to_error` into a field error. A
     /// missing field is reported at its parent, so its name is taken from the
-    /// message and appended.
+    /// message and appended; a syntax error names no field.
     pub fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        if err.inner().is_syntax() || err.inner().is_eof() {
+            // Broken JSON is the body's fault, whichever key was being read.
+            return Self::new("", format!("not valid JSON: {}", err.inner()));
+        }
         let path = err.path().to_string();
         let message = strip_position(&err.inner().to_string());
         let missing = message

@@ -10,6 +10,7 @@ use herald_store::{Claim, Claimed, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 use crate::Worker;
 use crate::retry::{self, RetryPolicy, Verdict};
@@ -17,6 +18,13 @@ use crate::retry::{self, RetryPolicy, Verdict};
 /// A lease outlives an attempt's timeout by this much, so that it never lapses
 /// while the attempt is still running.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// A delivery job and the token of the lease taken for it.
+#[derive(Clone, Copy)]
+struct Lease<'a> {
+    token: Uuid,
+    job: &'a DeliveryJob,
+}
 
 /// How an attempt ended, if not in success.
 enum AttemptError {
@@ -52,10 +60,16 @@ impl Worker {
                     .await;
             }
         };
+        // Identifies this delivery's lease: another copy of the job, even in this
+        // process, cannot take it while it runs.
+        let token = Uuid::now_v7();
         let lease = self.options.timeout + LEASE_MARGIN;
         let kind = delivery.routing_key().to_owned();
-        match self.store.claim(job.notification_id, self.id, lease).await {
-            Ok(Claim::Claimed(claimed)) => self.deliver(&delivery, &job, claimed, shutdown).await,
+        match self.store.claim(job.notification_id, token, lease).await {
+            Ok(Claim::Claimed(claimed)) => {
+                let held = Lease { token, job: &job };
+                self.deliver(&delivery, held, claimed, shutdown).await;
+            }
             Ok(Claim::Done(status)) => {
                 debug!(notification = %job.notification_id, status = status.as_str(), "duplicate job dropped");
                 self.count(&kind, "duplicate");
@@ -71,7 +85,8 @@ impl Worker {
             Ok(Claim::NotifierGone { notifier_id }) => {
                 let reason =
                     format!("notifier {notifier_id} was deleted after the event was routed");
-                match self.persist_failure(&job, 0, &reason, true, shutdown).await {
+                let held = Lease { token, job: &job };
+                match self.persist_failure(held, 0, &reason, true, shutdown).await {
                     true => self.dead_letter(&delivery, queue, &reason).await,
                     false => delivery.requeue().await,
                 }
@@ -95,16 +110,17 @@ impl Worker {
     async fn deliver(
         &self,
         delivery: &Delivery,
-        job: &DeliveryJob,
+        held: Lease<'_>,
         claimed: Claimed,
         shutdown: &CancellationToken,
     ) {
+        let job = held.job;
         let kind = claimed.kind.clone();
         let config = match self.settings(&claimed) {
             Ok(config) => config,
             Err(reason) => {
                 return self
-                    .finish_failed(delivery, job, &kind, 0, &reason, shutdown)
+                    .finish_failed(delivery, held, &kind, 0, &reason, shutdown)
                     .await;
             }
         };
@@ -135,7 +151,7 @@ impl Worker {
         let (result, attempts) = retry::run(
             &policy,
             shutdown,
-            |n| self.attempt(n, job, &config, &target, &cx, shutdown),
+            |n| self.attempt(n, held, &config, &target, &cx, shutdown),
             |e, wait| {
                 if let AttemptError::Delivery(e) = e {
                     debug!(notification = %job.notification_id, error = %e, ?wait, "delivery failed; will retry");
@@ -155,11 +171,11 @@ impl Worker {
                 } else {
                     e.message
                 };
-                self.finish_failed(delivery, job, &kind, attempts, &reason, shutdown)
+                self.finish_failed(delivery, held, &kind, attempts, &reason, shutdown)
                     .await;
             }
             Err(AttemptError::Interrupted) => {
-                let _ = self.store.release(job.notification_id, self.id).await;
+                let _ = self.store.release(job.notification_id, held.token).await;
                 self.count(&kind, "handed_back");
                 delivery.requeue().await;
             }
@@ -176,7 +192,7 @@ impl Worker {
     async fn attempt(
         &self,
         n: u32,
-        job: &DeliveryJob,
+        held: Lease<'_>,
         config: &NotifierConfig,
         target: &Target<'_>,
         cx: &SendContext<'_>,
@@ -187,7 +203,11 @@ impl Worker {
         }
         if n > 1 || cx.timeout > self.options.timeout {
             let lease = cx.timeout + LEASE_MARGIN;
-            match self.store.claim(job.notification_id, self.id, lease).await {
+            match self
+                .store
+                .claim(held.job.notification_id, held.token, lease)
+                .await
+            {
                 Ok(Claim::Claimed(_)) => {}
                 Ok(_) => return Err(AttemptError::LostLease),
                 Err(e) => return Err(AttemptError::Database(e)),
@@ -254,15 +274,16 @@ impl Worker {
     async fn finish_failed(
         &self,
         delivery: &Delivery,
-        job: &DeliveryJob,
+        held: Lease<'_>,
         kind: &str,
         attempts: u32,
         reason: &str,
         shutdown: &CancellationToken,
     ) {
+        let job = held.job;
         warn!(notification = %job.notification_id, notifier = %job.notifier_id, kind, attempts, error = reason, "delivery failed");
         if self
-            .persist_failure(job, attempts, reason, false, shutdown)
+            .persist_failure(held, attempts, reason, false, shutdown)
             .await
         {
             self.count(kind, "failed");
@@ -274,7 +295,7 @@ impl Worker {
 
     async fn persist_failure(
         &self,
-        job: &DeliveryJob,
+        held: Lease<'_>,
         attempts: u32,
         reason: &str,
         dead: bool,
@@ -283,8 +304,8 @@ impl Worker {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
         self.persist("record a failure", shutdown, || {
             self.store.record_failure(
-                job.notification_id,
-                self.id,
+                held.job.notification_id,
+                held.token,
                 attempts,
                 reason,
                 self.options.max_replays,

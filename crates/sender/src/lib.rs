@@ -28,7 +28,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-use uuid::Uuid;
 
 pub use retry::RetryPolicy;
 
@@ -67,8 +66,6 @@ pub struct Sender {
 
 /// What every delivery task shares.
 struct Worker {
-    /// Identifies this process's leases.
-    id: Uuid,
     store: Store,
     publisher: Arc<Publisher>,
     key: Arc<SecretKey>,
@@ -87,7 +84,6 @@ impl Sender {
         options: SenderOptions,
     ) -> Sender {
         let worker = Worker {
-            id: Uuid::now_v7(),
             store,
             publisher,
             key,

@@ -11,11 +11,11 @@ use crate::{Store, StoreError};
 /// What a sender may do with a delivery job.
 #[derive(Debug)]
 pub enum Claim {
-    /// This worker holds the lease: deliver.
+    /// The caller holds the lease: deliver.
     Claimed(Claimed),
     /// Delivered or given up already: this job is a duplicate.
     Done(NotificationStatus),
-    /// Another worker holds a lease until then; try again after it.
+    /// Another delivery holds a lease until then; try again after it.
     Leased { until: OffsetDateTime },
     /// The notifier was deleted after the event was routed.
     NotifierGone { notifier_id: Uuid },
@@ -42,64 +42,67 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T,
 }
 
 impl Store {
-    /// Leases a pending notification to `worker` for `lease`, or says why not.
-    /// The same worker may renew its own lease.
+    /// Leases a pending notification to the holder of `token` for `lease`, or
+    /// says why not. The same token renews its own lease.
+    ///
+    /// The statement selects the row by id alone and decides in `CASE` whether
+    /// to take it: a row that a replay is changing is locked, so the statement
+    /// waits for that commit and judges the committed row. (With the status in
+    /// the `WHERE` clause, READ COMMITTED would skip the row as it was in the
+    /// snapshot, and drop a replayed job that arrived before the commit.)
     pub async fn claim(
         &self,
         notification_id: Uuid,
-        worker: Uuid,
+        token: Uuid,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
                 "UPDATE notifications n
-                 SET lease_owner = $2, lease_until = now() + $3::float8 * interval '1 second'
-                 FROM notifiers nt
-                 WHERE n.id = $1 AND nt.id = n.notifier_id AND n.status = 'pending'
-                   AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
-                 RETURNING nt.name, nt.kind, nt.config, n.attempts",
+                 SET lease_owner = CASE WHEN n.status = 'pending'
+                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
+                                        THEN $2 ELSE n.lease_owner END,
+                     lease_until = CASE WHEN n.status = 'pending'
+                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
+                                        THEN now() + $3::float8 * interval '1 second' ELSE n.lease_until END
+                 WHERE n.id = $1
+                 RETURNING n.status, n.lease_owner = $2 AS claimed, n.lease_until, n.notifier_id, n.attempts,
+                           (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
+                           (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
+                           (SELECT config FROM notifiers WHERE id = n.notifier_id) AS config",
             )
             .await
             .map_err(StoreError::query("prepare claim"))?;
-        if let Some(row) = client
-            .query_opt(&stmt, &[&notification_id, &worker, &seconds(lease)])
+        let Some(row) = client
+            .query_opt(&stmt, &[&notification_id, &token, &seconds(lease)])
             .await
             .map_err(StoreError::query("claim"))?
-        {
-            return Ok(Claim::Claimed(Claimed {
-                notifier_name: row.get(0),
-                kind: row.get(1),
-                config: row.get(2),
-                attempts: row.get(3),
-            }));
-        }
-        let row = client
-            .query_opt(
-                "SELECT n.status, n.lease_until, n.notifier_id, nt.id IS NOT NULL AS notifier_exists
-                 FROM notifications n LEFT JOIN notifiers nt ON nt.id = n.notifier_id
-                 WHERE n.id = $1",
-                &[&notification_id],
-            )
-            .await
-            .map_err(StoreError::query("explain claim"))?;
-        let Some(row) = row else {
+        else {
             return Ok(Claim::Unknown);
         };
         let state: NotificationStatus = parse(row.get("status"))?;
         if state != NotificationStatus::Pending {
             return Ok(Claim::Done(state));
         }
-        if !row.get::<_, bool>("notifier_exists") {
+        let (Some(name), Some(kind), Some(config)) =
+            (row.get("name"), row.get("kind"), row.get("config"))
+        else {
             return Ok(Claim::NotifierGone {
                 notifier_id: row.get("notifier_id"),
             });
+        };
+        if !row.get::<_, bool>("claimed") {
+            return Ok(Claim::Leased {
+                until: row.get("lease_until"),
+            });
         }
-        let until: Option<OffsetDateTime> = row.get("lease_until");
-        // The lease may have lapsed between the two statements; retrying soon is right.
-        Ok(Claim::Leased {
-            until: until.unwrap_or_else(OffsetDateTime::now_utc),
-        })
+        Ok(Claim::Claimed(Claimed {
+            notifier_name: name,
+            kind,
+            config,
+            attempts: row.get("attempts"),
+        }))
     }
 
     /// Records a delivery as sent, whoever holds the lease: it was sent. A failure
@@ -135,11 +138,11 @@ impl Store {
     /// `failed` and its failure row is created or updated, with the error added
     /// to its history. After `max_replays` replays, or when `dead` is set (the
     /// notifier is gone), the failure is `dead`: only an operator replays it.
-    /// Returns `None` if another worker holds the notification now.
+    /// Returns `None` if another lease holder has the notification now.
     pub async fn record_failure(
         &self,
         notification_id: Uuid,
-        worker: Uuid,
+        token: Uuid,
         attempts: i32,
         error: &str,
         max_replays: i32,
@@ -175,7 +178,7 @@ impl Store {
                 &stmt,
                 &[
                     &notification_id,
-                    &worker,
+                    &token,
                     &attempts,
                     &error,
                     &Uuid::now_v7(),
@@ -189,13 +192,13 @@ impl Store {
     }
 
     /// Gives a lease back early (on shutdown), so a redelivered job need not wait.
-    pub async fn release(&self, notification_id: Uuid, worker: Uuid) -> Result<(), StoreError> {
+    pub async fn release(&self, notification_id: Uuid, token: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
                 "UPDATE notifications SET lease_owner = NULL, lease_until = NULL
                  WHERE id = $1 AND lease_owner = $2",
-                &[&notification_id, &worker],
+                &[&notification_id, &token],
             )
             .await
             .map_err(StoreError::query("release lease"))?;

@@ -1,0 +1,12 @@
+//! End-to-end tests: Herald in-process against the real RabbitMQ and
+//! PostgreSQL, delivering to local HTTP endpoints and a real SMTP server.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod delivery;
+mod events;
+mod failures;
+mod notifiers;
+mod ops;
+mod rules;

@@ -1,0 +1,19 @@
+//! What every integration test shares: `spawn_app` (Herald on a random port,
+//! a fresh database and its own AMQP prefix), sinks that record what Herald
+//! delivers (HTTP and a real SMTP server), a TCP proxy that can cut a
+//! connection, a plain AMQP client, and waits on conditions with deadlines.
+//!
+//! A test that needs a service and cannot reach it fails; it never skips.
+#![allow(dead_code)]
+
+pub mod amqp;
+pub mod app;
+pub mod http_sink;
+pub mod proxy;
+pub mod smtp_sink;
+pub mod wait;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use http_sink::{Behaviour, HttpSink};
+pub use smtp_sink::SmtpSink;
+pub use wait::eventually;

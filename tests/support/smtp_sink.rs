@@ -34,7 +34,9 @@ impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/smtp_sink.py");
-        let mut child = Command::new("python3")
+        // ops/test.sh points this at a Python that has aiosmtpd.
+        let python = std::env::var("HERALD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let mut child = Command::new(python)
             .arg(&script)
             .stdout(Stdio::piped())
             .kill_on_drop(true)

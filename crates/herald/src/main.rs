@@ -1,4 +1,6 @@
 //! `herald`: run Herald's roles, migrate its database, emit events.
+// Printing to stdout is what the CLI commands are for; services log with tracing.
+#![allow(clippy::print_stdout)]
 
 use std::io::Read;
 
@@ -35,7 +37,7 @@ enum Command {
     /// Creates the database if missing and applies migrations, then exits.
     Migrate,
     /// Publishes one event straight to the broker and prints its id.
-    Emit(EmitArgs),
+    Emit(Box<EmitArgs>),
     /// Prints a new secret key for HERALD_SECRET_KEY.
     Keygen,
     /// Prints every environment variable Herald reads, as a Markdown table.
@@ -114,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             println!("database ready: {}", redact(&config.database_url));
             return Ok(());
         }
-        Command::Emit(args) => return emit(&config, args).await,
+        Command::Emit(args) => return emit(&config, *args).await,
         Command::Keygen => {
             println!("{}", herald_model::SecretKey::generate_base64());
             return Ok(());

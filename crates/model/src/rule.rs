@@ -72,7 +72,7 @@ impl RuleSpec {
     pub fn matches(&self, event: &Event) -> bool {
         (self.categories.is_empty() || self.categories.contains(&event.category))
             && (self.severities.is_empty() || self.severities.contains(&event.severity))
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == event.kind))
+            && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
             && self.scope.contains(&event.scope)
             && self
                 .labels

@@ -151,8 +151,10 @@ impl Topology {
 
     /// Declares everything; idempotent, so every process does it on every connect.
     pub(crate) async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        // Queues that expire (test runs) take their exchanges with them.
         let durable = ExchangeDeclareOptions {
             durable: true,
+            auto_delete: self.expires.is_some(),
             ..ExchangeDeclareOptions::default()
         };
         let exchanges = [

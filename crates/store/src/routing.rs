@@ -206,10 +206,10 @@ impl Store {
             .map_err(StoreError::query("pending notifications of known events"))?;
         for row in rows {
             let event_id: Uuid = row.get("event_id");
-            if !out.stored.contains_key(&event_id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = out.stored.entry(event_id) {
                 let event: Event = serde_json::from_value(row.get("body"))
                     .map_err(|e| StoreError::Corrupt(format!("event {event_id}: {e}")))?;
-                out.stored.insert(event_id, event);
+                slot.insert(event);
             }
             if let Some(notification_id) = row.get::<_, Option<Uuid>>("id") {
                 out.enqueue.push(Enqueue {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Makes sure the services Herald needs run on loopback: PostgreSQL (trust auth
+# for the postgres user on 127.0.0.1) and RabbitMQ; with --smtp, also a Python
+# that has aiosmtpd for the test SMTP server. Installs what is missing with
+# apt-get and starts what is stopped. Prints `HERALD_TEST_PYTHON=...` last.
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*" >&2; }
+want_smtp=false
+[ "${1:-}" = "--smtp" ] && want_smtp=true
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  log "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+missing=()
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+# PostgreSQL
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+fi
+for _ in $(seq 1 60); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+pg_isready -h 127.0.0.1 -p 5432 -q || { log "PostgreSQL did not start"; exit 1; }
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
+  # A fresh Debian cluster asks for passwords on TCP; Herald's defaults use trust on loopback.
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  log "allowing trust auth for 127.0.0.1 and ::1 in $hba"
+  as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null
+fi
+
+# RabbitMQ
+if ! as_root rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+  log "starting RabbitMQ"
+  as_root rabbitmq-server -detached
+fi
+as_root rabbitmqctl -q await_startup --timeout 120 >/dev/null
+
+# A Python with aiosmtpd, for the tests' real SMTP server.
+if $want_smtp; then
+  python=""
+  for candidate in python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import aiosmtpd' 2>/dev/null; then
+      python=$(command -v "$candidate"); break
+    fi
+  done
+  if [ -z "$python" ] && command -v python3 >/dev/null 2>&1; then
+    log "installing aiosmtpd with pip"
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd >/dev/null 2>&1 \
+      && python3 -c 'import aiosmtpd' 2>/dev/null && python=$(command -v python3)
+  fi
+  if [ -z "$python" ]; then
+    apt_install python3-aiosmtpd
+    python=/usr/bin/python3
+  fi
+  echo "HERALD_TEST_PYTHON=$python"
+fi
+log "PostgreSQL and RabbitMQ are up"

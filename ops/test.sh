@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs Herald's whole test suite against real services on loopback. Installs
+# (apt-get) and starts PostgreSQL, RabbitMQ and an SMTP server as needed.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(ops/services.sh --smtp | grep '^HERALD_TEST_PYTHON=' | sed 's/^/export /')"
+
+drop_test_databases() {
+  psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'herald\_test\_%'" |
+    while read -r db; do
+      psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    done
+}
+drop_test_databases
+trap drop_test_databases EXIT
+
+cargo test --workspace --locked "$@"

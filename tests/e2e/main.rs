@@ -9,4 +9,5 @@ mod events;
 mod failures;
 mod notifiers;
 mod ops;
+mod publishers;
 mod rules;

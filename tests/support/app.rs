@@ -30,6 +30,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Herald with some variables set otherwise, e.g. `("HERALD_FLUSH_INTERVAL", "300ms")`.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_roles(Roles::ALL, overrides).await
+}
+
+/// Only `roles` (at least the API) in the first instance; start the others with
+/// [`TestApp::start_roles`], as separate processes would run them.
+pub async fn spawn_roles(roles: Roles, overrides: &[(&str, &str)]) -> TestApp {
+    assert!(
+        roles.api,
+        "the first instance serves the API the tests talk to"
+    );
     init_logs();
     let id = Uuid::new_v4().simple().to_string();
     let mut vars: HashMap<String, String> = [
@@ -60,7 +70,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
     let config =
         Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
-    let running = herald::start(&config, Roles::ALL).await.expect(
+    let running = herald::start(&config, roles).await.expect(
         "Herald starts (PostgreSQL must be reachable on 127.0.0.1:5432; ops/test.sh starts it)",
     );
     let app = TestApp {
@@ -116,6 +126,15 @@ impl TestApp {
         let addr = running.addr;
         self.running.push(running);
         addr
+    }
+
+    /// The variables of this instance as a process environment, for running the
+    /// `herald` binary against it.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Stops everything started, waiting for each role to finish.

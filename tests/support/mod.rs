@@ -13,7 +13,7 @@ pub mod proxy;
 pub mod smtp_sink;
 pub mod wait;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use app::{TestApp, spawn_app, spawn_app_with, spawn_roles};
 pub use http_sink::{Behaviour, HttpSink};
 pub use smtp_sink::SmtpSink;
 pub use wait::eventually;

@@ -138,8 +138,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the broker and declares Herald's exchanges and its router
-    /// queue, so events are kept even before Herald first starts.
+    /// Connects to the broker. On a broker Herald never ran on, it declares
+    /// Herald's exchanges and router queue, so events are kept until Herald
+    /// starts; otherwise it uses them as they are.
     pub async fn connect(amqp_url: &str, prefix: &str) -> Result<Client, IngestError> {
         Client::connect_with(amqp_url, prefix, QueueType::Classic).await
     }
@@ -151,7 +152,7 @@ impl Client {
         queue_type: QueueType,
     ) -> Result<Client, IngestError> {
         let shutdown = CancellationToken::new();
-        let topology = Topology::new(prefix, queue_type, &[]);
+        let topology = Topology::for_publisher(prefix, queue_type);
         let broker = Broker::start(amqp_url, "herald-client", topology, shutdown.clone());
         let wait = Duration::from_secs(10);
         if !broker.wait_connected(wait).await {

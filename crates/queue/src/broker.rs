@@ -116,6 +116,9 @@ async fn connect(url: &str, name: &str, topology: &Topology) -> Result<Connectio
     let conn = Connection::connect(url, props)
         .await
         .map_err(QueueError::amqp("connection.open"))?;
+    if topology.already_declared(&conn).await {
+        return Ok(conn);
+    }
     let ch = conn
         .create_channel()
         .await

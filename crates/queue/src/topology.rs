@@ -45,6 +45,8 @@ pub struct Topology {
     /// Deletes queues left unused this long; for test runs, never for production.
     expires: Option<Duration>,
     kinds: Vec<String>,
+    /// Declare only when the events exchange is missing (publishing clients).
+    only_if_missing: bool,
 }
 
 impl Topology {
@@ -55,6 +57,19 @@ impl Topology {
             queue_type,
             expires: None,
             kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            only_if_missing: false,
+        }
+    }
+
+    /// For a process that only publishes events: if Herald's exchange exists it
+    /// is used as it is, whatever arguments the servers declared their queues
+    /// with; only on a broker Herald never ran on is the topology declared, so
+    /// that events published first are kept.
+    #[must_use]
+    pub fn for_publisher(prefix: &str, queue_type: QueueType) -> Topology {
+        Topology {
+            only_if_missing: true,
+            ..Topology::new(prefix, queue_type, &[])
         }
     }
 
@@ -147,6 +162,35 @@ impl Topology {
             args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
         }
         args
+    }
+
+    /// Whether the declaration can be skipped: a publisher finds the events
+    /// exchange in place. A failed passive declare closes the channel, so the
+    /// check uses its own.
+    pub(crate) async fn already_declared(&self, conn: &lapin::Connection) -> bool {
+        if !self.only_if_missing {
+            return false;
+        }
+        let Ok(ch) = conn.create_channel().await else {
+            return false;
+        };
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let found = ch
+            .exchange_declare(
+                self.events_exchange().as_str().into(),
+                ExchangeKind::Topic,
+                passive,
+                FieldTable::default(),
+            )
+            .await
+            .is_ok();
+        if found {
+            let _ = ch.close(200, "checked".into()).await;
+        }
+        found
     }
 
     /// Declares everything; idempotent, so every process does it on every connect.

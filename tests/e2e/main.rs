@@ -10,4 +10,5 @@ mod failures;
 mod notifiers;
 mod ops;
 mod publishers;
+mod reliability;
 mod rules;

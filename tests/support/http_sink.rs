@@ -20,6 +20,8 @@ pub enum Behaviour {
     RetryAfter(u64),
     /// Never answers.
     Hang,
+    /// Answers 200 after this many milliseconds.
+    Delay(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +149,7 @@ async fn answer(
                 .into_response(),
         ),
         Behaviour::Hang => (0, StatusCode::OK.into_response()),
+        Behaviour::Delay(_) => (200, StatusCode::OK.into_response()),
     };
     let request = Request {
         method: method.to_string(),
@@ -160,8 +163,10 @@ async fn answer(
         answered: status,
     };
     state.requests.lock().unwrap().push(request);
-    if behaviour == Behaviour::Hang {
-        std::future::pending::<()>().await;
+    match behaviour {
+        Behaviour::Hang => std::future::pending::<()>().await,
+        Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
     }
     response
 }

@@ -107,6 +107,11 @@ pub const VARS: &[(&str, &str, &str)] = &[
         "Deliveries in flight per sender process.",
     ),
     (
+        "HERALD_SENDER_PER_NOTIFIER",
+        "16",
+        "Deliveries in flight to one notifier per sender; more wait their turn in the wait queue.",
+    ),
+    (
         "HERALD_SENDER_PREFETCH",
         "128",
         "Unacked jobs per delivery queue and sender.",
@@ -162,6 +167,7 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub delivery_timeout: Duration,
     pub sender_concurrency: usize,
+    pub sender_per_notifier: usize,
     pub sender_prefetch: u16,
     pub router_prefetch: u16,
     pub router_batch: usize,
@@ -255,6 +261,7 @@ impl Config {
             },
             delivery_timeout: r.span("HERALD_DELIVERY_TIMEOUT")?,
             sender_concurrency: r.parse("HERALD_SENDER_CONCURRENCY")?,
+            sender_per_notifier: r.parse("HERALD_SENDER_PER_NOTIFIER")?,
             sender_prefetch: r.parse("HERALD_SENDER_PREFETCH")?,
             router_prefetch: r.parse("HERALD_ROUTER_PREFETCH")?,
             router_batch: r.parse("HERALD_ROUTER_BATCH")?,
@@ -280,6 +287,7 @@ impl Config {
         let positive = [
             ("HERALD_DATABASE_POOL", self.database_pool),
             ("HERALD_SENDER_CONCURRENCY", self.sender_concurrency),
+            ("HERALD_SENDER_PER_NOTIFIER", self.sender_per_notifier),
             ("HERALD_ROUTER_BATCH", self.router_batch),
             ("HERALD_SENDER_PREFETCH", usize::from(self.sender_prefetch)),
             ("HERALD_ROUTER_PREFETCH", usize::from(self.router_prefetch)),

@@ -121,6 +121,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     if roles.sender {
         let options = SenderOptions {
             concurrency: config.sender_concurrency,
+            per_notifier: config.sender_per_notifier,
             prefetch: config.sender_prefetch,
             retry: config.retry,
             timeout: config.delivery_timeout,

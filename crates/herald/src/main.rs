@@ -128,12 +128,22 @@ async fn main() -> anyhow::Result<()> {
     };
     let running = herald::start(&config, roles).await?;
     let shutdown = running.shutdown_token();
+    let stopped = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
         shutdown.cancel();
     });
-    running.wait().await;
+    // Roles bound their own work by HERALD_SHUTDOWN_TIMEOUT; this bounds the
+    // process, whatever a connection does on the way out.
+    let exit = async {
+        stopped.cancelled().await;
+        tokio::time::sleep(config.shutdown_timeout + std::time::Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        () = running.wait() => {}
+        () = exit => tracing::warn!("roles did not stop in time; exiting"),
+    }
     Ok(())
 }
 

@@ -49,17 +49,10 @@ impl Worker {
     pub(crate) async fn handle(
         &self,
         delivery: Delivery,
+        job: DeliveryJob,
         queue: &str,
         shutdown: &CancellationToken,
     ) {
-        let job: DeliveryJob = match serde_json::from_slice(delivery.body()) {
-            Ok(job) => job,
-            Err(e) => {
-                return self
-                    .dead_letter(&delivery, queue, &format!("invalid delivery job: {e}"))
-                    .await;
-            }
-        };
         // Identifies this delivery's lease: another copy of the job, even in this
         // process, cannot take it while it runs.
         let token = Uuid::now_v7();
@@ -344,7 +337,7 @@ impl Worker {
     }
 
     /// Parks the job in the wait queue; the broker brings it back after `wait`.
-    async fn defer(&self, delivery: &Delivery, kind: &str, wait: Duration) {
+    pub(crate) async fn defer(&self, delivery: &Delivery, kind: &str, wait: Duration) {
         let topology = self.publisher.broker().topology();
         let message = topology.deferred_message(kind, delivery.body().to_vec(), wait);
         match self.publisher.publish(std::slice::from_ref(&message)).await {
@@ -356,7 +349,7 @@ impl Worker {
         }
     }
 
-    async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) {
+    pub(crate) async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) {
         warn!(queue, reason, "dead-lettering a delivery job");
         match self.publisher.dead_letter(delivery, queue, reason).await {
             Ok(()) => {

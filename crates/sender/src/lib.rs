@@ -14,6 +14,7 @@
 //! It does not route events and does not replay failures.
 
 mod job;
+mod limits;
 pub mod retry;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use herald_metrics::Metrics;
+use herald_model::DeliveryJob;
 use herald_model::SecretKey;
 use herald_queue::{Publisher, Subscription};
 use herald_store::Store;
@@ -29,12 +31,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::limits::InFlight;
+
 pub use retry::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct SenderOptions {
     /// Deliveries in flight at once, over all kinds.
     pub concurrency: usize,
+    /// Deliveries in flight at once to one notifier; more wait in the wait queue.
+    pub per_notifier: usize,
     /// Unacked jobs the broker may push ahead, per kind.
     pub prefetch: u16,
     /// Defaults for notifiers that set no `max_elapsed` / `max_attempts`.
@@ -51,6 +57,7 @@ impl Default for SenderOptions {
     fn default() -> Self {
         SenderOptions {
             concurrency: 64,
+            per_notifier: 16,
             prefetch: 128,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
@@ -72,6 +79,7 @@ struct Worker {
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     options: SenderOptions,
+    in_flight: Arc<InFlight>,
     database_down: AtomicBool,
 }
 
@@ -89,6 +97,7 @@ impl Sender {
             key,
             http: herald_channels::http::client(),
             metrics,
+            in_flight: InFlight::new(options.per_notifier),
             options,
             database_down: AtomicBool::new(false),
         };
@@ -156,6 +165,21 @@ impl Worker {
                 self.wait_for_database(&shutdown).await;
                 continue;
             }
+            let job: DeliveryJob = match serde_json::from_slice(delivery.body()) {
+                Ok(job) => job,
+                Err(e) => {
+                    let reason = format!("invalid delivery job: {e}");
+                    self.dead_letter(&delivery, &queue, &reason).await;
+                    continue;
+                }
+            };
+            let Some(share) = self.in_flight.try_hold(job.notifier_id) else {
+                // This notifier already holds its share of the slots (its endpoint
+                // is slow or failing): the job waits outside, not in the prefetch.
+                let wait = self.options.timeout.max(Duration::from_secs(1));
+                self.defer(&delivery, delivery.routing_key(), wait).await;
+                continue;
+            };
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = shutdown.cancelled() => {
@@ -167,8 +191,8 @@ impl Worker {
             let queue = queue.clone();
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
-                worker.handle(delivery, &queue, &shutdown).await;
-                drop(permit);
+                worker.handle(delivery, job, &queue, &shutdown).await;
+                drop((share, permit));
             });
         }
         sub

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
@@ -88,7 +90,9 @@ pub struct Subscription {
     broker: Broker,
     queue: String,
     prefetch: u16,
-    active: Option<(Channel, Consumer)>,
+    /// Kept across a pause, so that deliveries still in flight can be acked.
+    channel: Option<Channel>,
+    consumer: Option<Consumer>,
 }
 
 impl Subscription {
@@ -97,7 +101,8 @@ impl Subscription {
             broker,
             queue,
             prefetch,
-            active: None,
+            channel: None,
+            consumer: None,
         }
     }
 
@@ -109,20 +114,20 @@ impl Subscription {
     /// is cancelled.
     pub async fn next(&mut self, shutdown: &CancellationToken) -> Option<Delivery> {
         loop {
-            if self.active.is_none() {
-                self.active = Some(self.subscribe(shutdown).await?);
+            if self.consumer.is_none() {
+                self.consumer = Some(self.subscribe(shutdown).await?);
             }
-            let (_, consumer) = self.active.as_mut()?;
+            let consumer = self.consumer.as_mut()?;
             tokio::select! {
                 item = consumer.next() => match item {
                     Some(Ok(inner)) => return Some(Delivery { inner }),
                     Some(Err(error)) => {
                         warn!(queue = %self.queue, %error, "consumer failed; re-subscribing");
-                        self.active = None;
+                        self.consumer = None;
                     }
                     None => {
                         warn!(queue = %self.queue, "consumer cancelled by the broker; re-subscribing");
-                        self.active = None;
+                        self.consumer = None;
                     }
                 },
                 () = shutdown.cancelled() => return None,
@@ -133,7 +138,7 @@ impl Subscription {
     /// Deliveries that have already arrived, up to `max`, without waiting.
     pub fn ready(&mut self, max: usize) -> Vec<Delivery> {
         let mut out = Vec::new();
-        let Some((_, consumer)) = self.active.as_mut() else {
+        let Some(consumer) = self.consumer.as_mut() else {
             return out;
         };
         while out.len() < max {
@@ -145,23 +150,42 @@ impl Subscription {
         out
     }
 
+    /// Asks the broker to stop sending (`basic.cancel`) but keeps the channel,
+    /// so deliveries being worked on can still be acked. Returns what had
+    /// arrived and was not handed out yet; the caller hands it back. The next
+    /// call to `next` subscribes again.
+    pub async fn pause(&mut self) -> Vec<Delivery> {
+        let (Some(channel), Some(consumer)) = (&self.channel, &self.consumer) else {
+            return Vec::new();
+        };
+        let _ = channel
+            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+            .await;
+        // Everything sent before the cancel-ok has arrived by now.
+        let held = self.ready(usize::MAX);
+        self.consumer = None;
+        held
+    }
+
     /// Closes the channel: the broker requeues everything unacked at once.
     pub async fn close(&mut self) {
-        if let Some((channel, _)) = self.active.take() {
+        self.consumer = None;
+        if let Some(channel) = self.channel.take() {
             let _ = channel.close(200, "closing".into()).await;
         }
     }
 
-    async fn subscribe(&mut self, shutdown: &CancellationToken) -> Option<(Channel, Consumer)> {
+    async fn subscribe(&mut self, shutdown: &CancellationToken) -> Option<Consumer> {
         let mut delay = Duration::from_millis(100);
         loop {
             if shutdown.is_cancelled() {
                 return None;
             }
             match self.try_subscribe().await {
-                Ok(active) => return Some(active),
+                Ok(consumer) => return Some(consumer),
                 Err(error) => {
                     debug!(queue = %self.queue, %error, "cannot subscribe yet");
+                    self.channel = None;
                 }
             }
             tokio::select! {
@@ -172,12 +196,19 @@ impl Subscription {
         }
     }
 
-    async fn try_subscribe(&self) -> Result<(Channel, Consumer), crate::QueueError> {
-        let channel = self.broker.channel(Duration::from_secs(5)).await?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(crate::QueueError::amqp("basic.qos"))?;
+    /// Consumes on the current channel if it is still open, else on a new one.
+    async fn try_subscribe(&mut self) -> Result<Consumer, crate::QueueError> {
+        let channel = match self.channel.take().filter(|c| c.status().connected()) {
+            Some(channel) => channel,
+            None => {
+                let channel = self.broker.channel(Duration::from_secs(5)).await?;
+                channel
+                    .basic_qos(self.prefetch, BasicQosOptions::default())
+                    .await
+                    .map_err(crate::QueueError::amqp("basic.qos"))?;
+                channel
+            }
+        };
         let consumer = channel
             .basic_consume(
                 self.queue.as_str().into(),
@@ -187,6 +218,7 @@ impl Subscription {
             )
             .await
             .map_err(crate::QueueError::amqp("basic.consume"))?;
-        Ok((channel, consumer))
+        self.channel = Some(channel);
+        Ok(consumer)
     }
 }

@@ -160,8 +160,12 @@ impl Worker {
         let mut sub = Subscription::new(broker, queue.clone(), self.options.prefetch);
         while let Some(delivery) = sub.next(&shutdown).await {
             if self.database_down.load(Ordering::Relaxed) {
+                // Stop taking work and hand back what has not started; deliveries
+                // in flight keep the channel to ack once their outcome is written.
                 delivery.requeue().await;
-                sub.close().await;
+                for held in sub.pause().await {
+                    held.requeue().await;
+                }
                 self.wait_for_database(&shutdown).await;
                 continue;
             }

@@ -9,6 +9,7 @@
 pub mod amqp;
 pub mod app;
 pub mod http_sink;
+pub mod load;
 pub mod proxy;
 pub mod smtp_sink;
 pub mod wait;

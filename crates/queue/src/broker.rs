@@ -12,11 +12,14 @@ use tracing::{info, warn};
 
 use crate::{QueueError, Topology};
 
+/// The connection in use, numbered so that users can tell it was replaced.
+type Current = Option<(u64, Arc<Connection>)>;
+
 /// A handle on the process's broker connection; cheap to clone.
 #[derive(Clone)]
 pub struct Broker {
     topology: Arc<Topology>,
-    current: watch::Receiver<Option<Arc<Connection>>>,
+    current: watch::Receiver<Current>,
 }
 
 impl Broker {
@@ -47,28 +50,41 @@ impl Broker {
         self.current
             .borrow()
             .as_ref()
-            .is_some_and(|c| c.status().connected())
+            .is_some_and(|(_, c)| c.status().connected())
     }
 
     /// Waits up to `wait` for a connection.
     pub async fn wait_connected(&self, wait: Duration) -> bool {
         let mut rx = self.current.clone();
-        let connected = rx.wait_for(|c| c.as_ref().is_some_and(|c| c.status().connected()));
+        let connected = rx.wait_for(|c| c.as_ref().is_some_and(|(_, c)| c.status().connected()));
         matches!(tokio::time::timeout(wait, connected).await, Ok(Ok(_)))
     }
 
-    /// Opens a channel, waiting up to `wait` for the connection.
-    pub(crate) async fn channel(&self, wait: Duration) -> Result<Channel, QueueError> {
+    /// Opens a channel, waiting up to `wait` for the connection; also returns
+    /// the number of the connection it is on.
+    pub(crate) async fn channel(&self, wait: Duration) -> Result<(u64, Channel), QueueError> {
         if !self.wait_connected(wait).await {
             return Err(QueueError::Unavailable(format!(
                 "no connection within {wait:?}"
             )));
         }
-        let conn = self.current.borrow().clone();
-        let conn = conn.ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;
-        conn.create_channel()
+        let current = self.current.borrow().clone();
+        let (generation, conn) =
+            current.ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;
+        let channel = conn
+            .create_channel()
             .await
-            .map_err(QueueError::amqp("channel.open"))
+            .map_err(QueueError::amqp("channel.open"))?;
+        Ok((generation, channel))
+    }
+
+    /// Returns once connection number `generation` is lost or replaced: a
+    /// consumer on it may not notice by itself.
+    pub(crate) async fn lost(&self, generation: u64) {
+        let mut rx = self.current.clone();
+        let _ = rx
+            .wait_for(|c| !matches!(c, Some((g, _)) if *g == generation))
+            .await;
     }
 }
 
@@ -76,9 +92,10 @@ async fn supervise(
     url: String,
     name: String,
     topology: Arc<Topology>,
-    current: watch::Sender<Option<Arc<Connection>>>,
+    current: watch::Sender<Current>,
     shutdown: CancellationToken,
 ) {
+    let mut generation = 0u64;
     let policy = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(5))
@@ -92,7 +109,8 @@ async fn supervise(
                 info!(broker = %shown, "connected to the broker");
                 backoff = policy.build();
                 let conn = Arc::new(conn);
-                current.send_replace(Some(conn.clone()));
+                generation += 1;
+                current.send_replace(Some((generation, conn.clone())));
                 wait_until_lost(&conn, &shutdown).await;
                 current.send_replace(None);
                 if shutdown.is_cancelled() {

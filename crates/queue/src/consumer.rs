@@ -90,8 +90,9 @@ pub struct Subscription {
     broker: Broker,
     queue: String,
     prefetch: u16,
-    /// Kept across a pause, so that deliveries still in flight can be acked.
-    channel: Option<Channel>,
+    /// Kept across a pause, so that deliveries still in flight can be acked;
+    /// with the number of the connection it is on.
+    channel: Option<(u64, Channel)>,
     consumer: Option<Consumer>,
 }
 
@@ -117,6 +118,8 @@ impl Subscription {
             if self.consumer.is_none() {
                 self.consumer = Some(self.subscribe(shutdown).await?);
             }
+            let generation = self.channel.as_ref().map_or(0, |(g, _)| *g);
+            let broker = self.broker.clone();
             let consumer = self.consumer.as_mut()?;
             tokio::select! {
                 item = consumer.next() => match item {
@@ -130,6 +133,11 @@ impl Subscription {
                         self.consumer = None;
                     }
                 },
+                () = broker.lost(generation) => {
+                    warn!(queue = %self.queue, "connection replaced; re-subscribing");
+                    self.consumer = None;
+                    self.channel = None;
+                }
                 () = shutdown.cancelled() => return None,
             }
         }
@@ -155,7 +163,7 @@ impl Subscription {
     /// arrived and was not handed out yet; the caller hands it back. The next
     /// call to `next` subscribes again.
     pub async fn pause(&mut self) -> Vec<Delivery> {
-        let (Some(channel), Some(consumer)) = (&self.channel, &self.consumer) else {
+        let (Some((_, channel)), Some(consumer)) = (&self.channel, &self.consumer) else {
             return Vec::new();
         };
         let _ = channel
@@ -170,7 +178,7 @@ impl Subscription {
     /// Closes the channel: the broker requeues everything unacked at once.
     pub async fn close(&mut self) {
         self.consumer = None;
-        if let Some(channel) = self.channel.take() {
+        if let Some((_, channel)) = self.channel.take() {
             let _ = channel.close(200, "closing".into()).await;
         }
     }
@@ -198,15 +206,16 @@ impl Subscription {
 
     /// Consumes on the current channel if it is still open, else on a new one.
     async fn try_subscribe(&mut self) -> Result<Consumer, crate::QueueError> {
-        let channel = match self.channel.take().filter(|c| c.status().connected()) {
-            Some(channel) => channel,
+        let open = self.channel.take().filter(|(_, c)| c.status().connected());
+        let (generation, channel) = match open {
+            Some(open) => open,
             None => {
-                let channel = self.broker.channel(Duration::from_secs(5)).await?;
+                let (generation, channel) = self.broker.channel(Duration::from_secs(5)).await?;
                 channel
                     .basic_qos(self.prefetch, BasicQosOptions::default())
                     .await
                     .map_err(crate::QueueError::amqp("basic.qos"))?;
-                channel
+                (generation, channel)
             }
         };
         let consumer = channel
@@ -218,7 +227,7 @@ impl Subscription {
             )
             .await
             .map_err(crate::QueueError::amqp("basic.consume"))?;
-        self.channel = Some(channel);
+        self.channel = Some((generation, channel));
         Ok(consumer)
     }
 }

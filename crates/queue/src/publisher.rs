@@ -143,7 +143,7 @@ impl Publisher {
         if let Some(ch) = slot.as_ref().filter(|c| c.status().connected()) {
             return Ok(ch.clone());
         }
-        let ch = self.broker.channel(self.timeout).await?;
+        let (_, ch) = self.broker.channel(self.timeout).await?;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(QueueError::amqp("confirm.select"))?;

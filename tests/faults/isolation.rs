@@ -1,0 +1,64 @@
+//! One notifier's endpoint hangs: deliveries to the others go on as fast.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::serial;
+use crate::support::load;
+use crate::support::{Behaviour, HttpSink, TestApp, spawn_app_with};
+
+const EVENTS: usize = 1000;
+
+/// Publishes EVENTS one by one at 250/s, labelled `run`, and returns the
+/// publish-to-sink latency of each delivery to `path`.
+async fn latencies(app: &TestApp, healthy: &HttpSink, path: &str, run: &str) -> Vec<Duration> {
+    let events = load::events(EVENTS, json!({"run": run}));
+    let ids = load::ids(&events);
+    let published: HashMap<Uuid, Instant> = load::publish_paced(app, &events, 1, Duration::from_millis(4)).await;
+    load::wait_all(healthy, path, &ids, Duration::from_secs(120)).await;
+    let mut out: Vec<Duration> = healthy
+        .delivered(path)
+        .iter()
+        .map(|r| {
+            let id: Uuid = r.json()["event"]["id"].as_str().unwrap().parse().unwrap();
+            r.at - published[&id]
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn p99(sorted: &[Duration]) -> Duration {
+    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_endpoint_does_not_slow_deliveries_to_a_healthy_one() {
+    let _serial = serial();
+    let app = spawn_app_with(&[("HERALD_DELIVERY_TIMEOUT", "2s")]).await;
+    let healthy = HttpSink::start().await;
+    let broken = HttpSink::start().await;
+    broken.set(Behaviour::Hang);
+    let good = app.webhook("healthy", &healthy.url("/base"), json!({})).await;
+    let good_too = app.webhook("healthy-2", &healthy.url("/with-broken"), json!({})).await;
+    let bad = app.webhook("hangs", &broken.url("/hang"), json!({"max_attempts": 2})).await;
+    app.rule(json!({"labels": {"run": "base"}, "notifiers": [good]})).await;
+    app.rule(json!({"labels": {"run": "broken"}, "notifiers": [good_too, bad]})).await;
+
+    let base = latencies(&app, &healthy, "/base", "base").await;
+    let with_broken = latencies(&app, &healthy, "/with-broken", "broken").await;
+    let (p99_base, p99_broken) = (p99(&base), p99(&with_broken));
+    println!(
+        "healthy notifier, {EVENTS} events at 250/s: p99 {p99_base:?} alone, {p99_broken:?} beside a hanging one \
+         (p50 {:?} / {:?}); the hanging endpoint got {} requests",
+        base[base.len() / 2],
+        with_broken[with_broken.len() / 2],
+        broken.requests().len()
+    );
+    assert_eq!(with_broken.len(), EVENTS);
+    assert!(!broken.requests().is_empty(), "the broken notifier was tried");
+    assert!(p99_broken <= p99_base * 2, "p99 {p99_broken:?} beside a hanging endpoint vs {p99_base:?} alone");
+}

@@ -17,7 +17,8 @@ const EVENTS: usize = 1000;
 async fn latencies(app: &TestApp, healthy: &HttpSink, path: &str, run: &str) -> Vec<Duration> {
     let events = load::events(EVENTS, json!({"run": run}));
     let ids = load::ids(&events);
-    let published: HashMap<Uuid, Instant> = load::publish_paced(app, &events, 1, Duration::from_millis(4)).await;
+    let published: HashMap<Uuid, Instant> =
+        load::publish_paced(app, &events, 1, Duration::from_millis(4)).await;
     load::wait_all(healthy, path, &ids, Duration::from_secs(120)).await;
     let mut out: Vec<Duration> = healthy
         .delivered(path)
@@ -42,11 +43,19 @@ async fn a_hanging_endpoint_does_not_slow_deliveries_to_a_healthy_one() {
     let healthy = HttpSink::start().await;
     let broken = HttpSink::start().await;
     broken.set(Behaviour::Hang);
-    let good = app.webhook("healthy", &healthy.url("/base"), json!({})).await;
-    let good_too = app.webhook("healthy-2", &healthy.url("/with-broken"), json!({})).await;
-    let bad = app.webhook("hangs", &broken.url("/hang"), json!({"max_attempts": 2})).await;
-    app.rule(json!({"labels": {"run": "base"}, "notifiers": [good]})).await;
-    app.rule(json!({"labels": {"run": "broken"}, "notifiers": [good_too, bad]})).await;
+    let good = app
+        .webhook("healthy", &healthy.url("/base"), json!({}))
+        .await;
+    let good_too = app
+        .webhook("healthy-2", &healthy.url("/with-broken"), json!({}))
+        .await;
+    let bad = app
+        .webhook("hangs", &broken.url("/hang"), json!({"max_attempts": 2}))
+        .await;
+    app.rule(json!({"labels": {"run": "base"}, "notifiers": [good]}))
+        .await;
+    app.rule(json!({"labels": {"run": "broken"}, "notifiers": [good_too, bad]}))
+        .await;
 
     let base = latencies(&app, &healthy, "/base", "base").await;
     let with_broken = latencies(&app, &healthy, "/with-broken", "broken").await;
@@ -59,6 +68,12 @@ async fn a_hanging_endpoint_does_not_slow_deliveries_to_a_healthy_one() {
         broken.requests().len()
     );
     assert_eq!(with_broken.len(), EVENTS);
-    assert!(!broken.requests().is_empty(), "the broken notifier was tried");
-    assert!(p99_broken <= p99_base * 2, "p99 {p99_broken:?} beside a hanging endpoint vs {p99_base:?} alone");
+    assert!(
+        !broken.requests().is_empty(),
+        "the broken notifier was tried"
+    );
+    assert!(
+        p99_broken <= p99_base * 2,
+        "p99 {p99_broken:?} beside a hanging endpoint vs {p99_base:?} alone"
+    );
 }

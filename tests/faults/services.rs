@@ -14,7 +14,10 @@ const EVENTS: usize = 2000;
 const DRAIN: Duration = Duration::from_secs(180);
 
 fn run(program: &str, args: &[&str]) {
-    let status = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(status.success(), "{program} {args:?} failed");
 }
 
@@ -43,7 +46,12 @@ fn postgres_cluster() -> String {
 
 fn postgres(action: &str) {
     let version = postgres_cluster();
-    let mut args = vec!["--skip-systemctl-redirect", version.as_str(), "main", action];
+    let mut args = vec![
+        "--skip-systemctl-redirect",
+        version.as_str(),
+        "main",
+        action,
+    ];
     if action == "stop" {
         args.extend(["-m", "fast"]);
     }
@@ -52,13 +60,22 @@ fn postgres(action: &str) {
 
 fn postgres_start() {
     let _ = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &postgres_cluster(), "main", "start"])
+        .args([
+            "--skip-systemctl-redirect",
+            &postgres_cluster(),
+            "main",
+            "start",
+        ])
         .status();
 }
 
 /// Publishes EVENTS at a pace while `fault` runs once the flow is under way,
 /// then waits for every delivery.
-async fn under_fault(app: &TestApp, sink: &HttpSink, fault: impl std::future::Future<Output = ()>) -> Tally {
+async fn under_fault(
+    app: &TestApp,
+    sink: &HttpSink,
+    fault: impl std::future::Future<Output = ()>,
+) -> Tally {
     let hook = app.webhook("sink", &sink.url("/flow"), json!({})).await;
     app.rule(json!({"notifiers": [hook]})).await;
     let events = load::events(EVENTS, json!({}));
@@ -82,7 +99,9 @@ async fn restarting_rabbitmq_while_2000_events_flow_loses_nothing() {
     sink.set(Behaviour::Delay(2));
     let tally = under_fault(&app, &sink, async {
         let _restore = Restore(rabbitmq_start);
-        tokio::task::spawn_blocking(|| run("rabbitmqctl", &["-q", "stop_app"])).await.unwrap();
+        tokio::task::spawn_blocking(|| run("rabbitmqctl", &["-q", "stop_app"]))
+            .await
+            .unwrap();
     })
     .await;
     assert_eq!(tally.lost, 0, "{tally}");
@@ -97,7 +116,9 @@ async fn stopping_postgresql_for_ten_seconds_mid_flow_loses_nothing() {
     sink.set(Behaviour::Delay(2));
     let tally = under_fault(&app, &sink, async {
         let _restore = Restore(postgres_start);
-        tokio::task::spawn_blocking(|| postgres("stop")).await.unwrap();
+        tokio::task::spawn_blocking(|| postgres("stop"))
+            .await
+            .unwrap();
         // The outage itself is what this test is about: it lasts ten seconds.
         tokio::time::sleep(Duration::from_secs(10)).await;
     })

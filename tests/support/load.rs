@@ -26,24 +26,42 @@ pub fn events(n: usize, labels: Value) -> Vec<Value> {
 }
 
 pub fn ids(events: &[Value]) -> Vec<Uuid> {
-    events.iter().map(|e| e["id"].as_str().unwrap().parse().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// Posts `events` in batches, one batch every `pace`, retrying a refused batch
 /// until the broker confirms it. Returns when every event was accepted.
-pub async fn publish_paced(app: &TestApp, events: &[Value], batch: usize, pace: Duration) -> HashMap<Uuid, Instant> {
+pub async fn publish_paced(
+    app: &TestApp,
+    events: &[Value],
+    batch: usize,
+    pace: Duration,
+) -> HashMap<Uuid, Instant> {
     let mut published = HashMap::new();
     let mut ticks = tokio::time::interval(pace);
     for chunk in events.chunks(batch) {
         ticks.tick().await;
         let sent_at = Instant::now();
-        eventually("the API to accept a batch", Duration::from_secs(120), || async {
-            match app.http.post(app.url("/api/v1/events")).json(&chunk).send().await {
-                Ok(r) if r.status() == StatusCode::ACCEPTED => Ok(()),
-                Ok(r) => Err(format!("{}", r.status())),
-                Err(e) => Err(e.to_string()),
-            }
-        })
+        eventually(
+            "the API to accept a batch",
+            Duration::from_secs(120),
+            || async {
+                match app
+                    .http
+                    .post(app.url("/api/v1/events"))
+                    .json(&chunk)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == StatusCode::ACCEPTED => Ok(()),
+                    Ok(r) => Err(format!("{}", r.status())),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
         .await;
         for id in ids(chunk) {
             published.insert(id, sent_at);
@@ -101,7 +119,11 @@ pub fn tally(sink: &HttpSink, path: &str, ids: &[Uuid]) -> Tally {
 pub async fn wait_all(sink: &HttpSink, path: &str, ids: &[Uuid], deadline: Duration) -> Tally {
     eventually("every event to be delivered", deadline, || async {
         let t = tally(sink, path, ids);
-        if t.lost == 0 { Ok(t) } else { Err(t.to_string()) }
+        if t.lost == 0 {
+            Ok(t)
+        } else {
+            Err(t.to_string())
+        }
     })
     .await
 }
@@ -110,11 +132,17 @@ pub async fn wait_all(sink: &HttpSink, path: &str, ids: &[Uuid], deadline: Durat
 pub fn duplicates(sink: &HttpSink, path: &str) -> Vec<(String, Instant)> {
     let mut first: HashMap<String, (Instant, usize)> = HashMap::new();
     for r in sink.delivered(path) {
-        let entry = first.entry(r.header("idempotency-key").unwrap().to_owned()).or_insert((r.at, 0));
+        let entry = first
+            .entry(r.header("idempotency-key").unwrap().to_owned())
+            .or_insert((r.at, 0));
         entry.0 = entry.0.min(r.at);
         entry.1 += 1;
     }
-    first.into_iter().filter(|(_, (_, n))| *n > 1).map(|(k, (at, _))| (k, at)).collect()
+    first
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 1)
+        .map(|(k, (at, _))| (k, at))
+        .collect()
 }
 
 /// A `herald` role running as its own OS process, against `app`'s database and
@@ -126,7 +154,11 @@ pub struct HeraldProcess {
 
 impl HeraldProcess {
     pub fn start(app: &TestApp, role: &str) -> HeraldProcess {
-        let log = std::env::temp_dir().join(format!("herald-{}-{role}-{}.log", app.prefix(), Uuid::now_v7()));
+        let log = std::env::temp_dir().join(format!(
+            "herald-{}-{role}-{}.log",
+            app.prefix(),
+            Uuid::now_v7()
+        ));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .arg(role)
@@ -153,7 +185,11 @@ impl HeraldProcess {
     /// SIGTERM, then waits for the exit; returns how long it took and whether it succeeded.
     pub async fn terminate(&mut self, deadline: Duration) -> (Duration, bool) {
         let asked = Instant::now();
-        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().await.unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .await
+            .unwrap();
         assert!(status.success());
         let exit = tokio::time::timeout(deadline, self.child.wait())
             .await

@@ -119,8 +119,8 @@ impl Flusher {
                             routed_at: now,
                             event: j.event.clone(),
                         };
-                        let body = serde_json::to_vec(&job).expect("a job is JSON");
-                        topology.delivery_message(&j.kind, j.notification_id.to_string(), body)
+                        let id = j.notification_id.to_string();
+                        topology.delivery_message(&j.kind, job.is_critical(), id, job.encode())
                     })
                     .collect();
                 publisher.publish(&messages).await

@@ -19,8 +19,6 @@ pub struct Outgoing {
     pub content_type: Option<String>,
     pub message_id: Option<String>,
     pub headers: Vec<(&'static str, String)>,
-    /// Per-message TTL, used to defer a job through the wait queue.
-    pub expiration: Option<Duration>,
 }
 
 impl Outgoing {
@@ -41,9 +39,6 @@ impl Outgoing {
         }
         if let Some(id) = &self.message_id {
             props = props.with_message_id(id.as_str().into());
-        }
-        if let Some(ttl) = self.expiration {
-            props = props.with_expiration(ttl.as_millis().to_string().into());
         }
         if !self.headers.is_empty() {
             let mut table = FieldTable::default();
@@ -172,7 +167,6 @@ impl Publisher {
                 (QUEUE_HEADER, queue.to_owned()),
                 ("x-herald-routing-key", delivery.routing_key().to_owned()),
             ],
-            expiration: None,
         };
         self.publish(std::slice::from_ref(&message)).await
     }

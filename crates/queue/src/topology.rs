@@ -1,10 +1,14 @@
-//! Every exchange and queue Herald uses, named from one prefix.
+//! Every exchange and queue Herald uses, named from one prefix `<p>`.
 //!
 //! ```text
-//! <p>.events      topic   routing key <category>.<severity>  -> <p>.router
-//! <p>.deliveries  direct  routing key <kind>                 -> <p>.deliveries.<kind>
-//! <p>.wait        fanout  (deferred jobs, per-message TTL)   -> <p>.deliveries.wait -> <p>.deliveries
-//! <p>.dead        topic   routing key <queue it came from>   -> <p>.dead
+//! <p>.events               topic, key <category>.<severity>
+//!   *.critical          -> <p>.router.critical      (the priority lane)
+//!   *.warning, *.info   -> <p>.router
+//!   any other key       -> <p>.events.unrouted (alternate exchange) -> <p>.router
+//! <p>.deliveries           direct, key <kind>  -> <p>.deliveries.<kind>
+//! <p>.deliveries.critical  direct, key <kind>  -> <p>.deliveries.<kind>.critical
+//! <p>.wait.<tier>          fanout -> <p>.deliveries.wait.<tier> (TTL 1s, 5s or 30s) -> back to <p>.deliveries
+//! <p>.dead                 topic, key <queue it came from> -> <p>.dead
 //! ```
 
 use std::str::FromStr;
@@ -15,6 +19,14 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
 use crate::Outgoing;
+
+/// How long a deferred job may wait: each tier is a queue whose messages all
+/// share one TTL, so a short wait never queues behind a long one.
+pub const WAIT_TIERS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum QueueType {
@@ -49,8 +61,20 @@ pub struct Topology {
     only_if_missing: bool,
 }
 
+/// One queue: where its rejects go, how long its messages live, what feeds it.
+struct QueueSpec {
+    name: String,
+    dead_letter_to: String,
+    ttl: Option<Duration>,
+    bindings: Vec<(String, String)>,
+}
+
+fn tier_name(tier: Duration) -> String {
+    format!("{}s", tier.as_secs())
+}
+
 impl Topology {
-    /// `kinds` are the notifier kinds, one delivery queue each.
+    /// `kinds` are the notifier kinds, two delivery queues each.
     pub fn new(prefix: &str, queue_type: QueueType, kinds: &[&str]) -> Topology {
         Topology {
             prefix: prefix.to_owned(),
@@ -91,28 +115,40 @@ impl Topology {
         format!("{}.events", self.prefix)
     }
 
+    fn unrouted_exchange(&self) -> String {
+        format!("{}.events.unrouted", self.prefix)
+    }
+
     pub fn deliveries_exchange(&self) -> String {
         format!("{}.deliveries", self.prefix)
     }
 
-    pub fn wait_exchange(&self) -> String {
-        format!("{}.wait", self.prefix)
+    pub fn critical_deliveries_exchange(&self) -> String {
+        format!("{}.deliveries.critical", self.prefix)
     }
 
     pub fn dead_exchange(&self) -> String {
         format!("{}.dead", self.prefix)
     }
 
+    fn wait_exchange(&self, tier: Duration) -> String {
+        format!("{}.wait.{}", self.prefix, tier_name(tier))
+    }
+
     pub fn router_queue(&self) -> String {
         format!("{}.router", self.prefix)
+    }
+
+    pub fn critical_router_queue(&self) -> String {
+        format!("{}.router.critical", self.prefix)
     }
 
     pub fn delivery_queue(&self, kind: &str) -> String {
         format!("{}.deliveries.{kind}", self.prefix)
     }
 
-    pub fn wait_queue(&self) -> String {
-        format!("{}.deliveries.wait", self.prefix)
+    pub fn critical_delivery_queue(&self, kind: &str) -> String {
+        format!("{}.deliveries.{kind}.critical", self.prefix)
     }
 
     pub fn dead_queue(&self) -> String {
@@ -127,41 +163,113 @@ impl Topology {
         }
     }
 
-    /// A delivery job for the queue of its channel `kind`.
-    pub fn delivery_message(&self, kind: &str, id: String, body: Vec<u8>) -> Outgoing {
+    /// A delivery job for the queue of its channel `kind`, in the critical lane
+    /// when `critical`.
+    pub fn delivery_message(
+        &self,
+        kind: &str,
+        critical: bool,
+        id: String,
+        body: Vec<u8>,
+    ) -> Outgoing {
+        let exchange = if critical {
+            self.critical_deliveries_exchange()
+        } else {
+            self.deliveries_exchange()
+        };
         Outgoing {
             message_id: Some(id),
-            ..Outgoing::json(self.deliveries_exchange(), kind.to_owned(), body)
+            ..Outgoing::json(exchange, kind.to_owned(), body)
         }
     }
 
-    /// A delivery job parked in the wait queue for `delay`, after which the broker
-    /// routes it back to the queue of its `kind`.
+    /// A delivery job parked for about `delay` (the shortest tier that is at
+    /// least as long, else the longest), after which the broker routes it back
+    /// to the queue of its `kind`.
     pub fn deferred_message(&self, kind: &str, body: Vec<u8>, delay: Duration) -> Outgoing {
-        Outgoing {
-            expiration: Some(delay.max(Duration::from_millis(1))),
-            ..Outgoing::json(self.wait_exchange(), kind.to_owned(), body)
-        }
+        let tier = WAIT_TIERS
+            .iter()
+            .copied()
+            .find(|t| *t >= delay)
+            .unwrap_or(WAIT_TIERS[WAIT_TIERS.len() - 1]);
+        Outgoing::json(self.wait_exchange(tier), kind.to_owned(), body)
     }
 
-    fn queue_args(&self, dead_letter_to: &str) -> FieldTable {
+    fn queue_args(&self, spec: &QueueSpec) -> FieldTable {
         let mut args = FieldTable::default();
         let kind = match self.queue_type {
             QueueType::Classic => "classic",
             QueueType::Quorum => "quorum",
         };
         args.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
-        if !dead_letter_to.is_empty() {
+        if !spec.dead_letter_to.is_empty() {
             args.insert(
                 "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(dead_letter_to.into()),
+                AMQPValue::LongString(spec.dead_letter_to.as_str().into()),
             );
         }
+        let millis =
+            |d: Duration| AMQPValue::LongLongInt(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        if let Some(ttl) = spec.ttl {
+            args.insert("x-message-ttl".into(), millis(ttl));
+        }
         if let Some(expires) = self.expires {
-            let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
-            args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
+            args.insert("x-expires".into(), millis(expires));
         }
         args
+    }
+
+    fn queues(&self) -> Vec<QueueSpec> {
+        let dead = self.dead_exchange();
+        let bind = |exchange: String, key: &str| (exchange, key.to_owned());
+        let events = self.events_exchange();
+        let mut queues = vec![
+            QueueSpec {
+                name: self.dead_queue(),
+                dead_letter_to: String::new(),
+                ttl: None,
+                bindings: vec![bind(dead.clone(), "#")],
+            },
+            QueueSpec {
+                name: self.router_queue(),
+                dead_letter_to: dead.clone(),
+                ttl: None,
+                bindings: vec![
+                    bind(events.clone(), "*.warning"),
+                    bind(events.clone(), "*.info"),
+                    bind(self.unrouted_exchange(), ""),
+                ],
+            },
+            QueueSpec {
+                name: self.critical_router_queue(),
+                dead_letter_to: dead.clone(),
+                ttl: None,
+                bindings: vec![bind(events, "*.critical")],
+            },
+        ];
+        for tier in WAIT_TIERS {
+            queues.push(QueueSpec {
+                name: format!("{}.deliveries.wait.{}", self.prefix, tier_name(tier)),
+                dead_letter_to: self.deliveries_exchange(),
+                ttl: Some(tier),
+                bindings: vec![bind(self.wait_exchange(tier), "")],
+            });
+        }
+        for kind in &self.kinds {
+            queues.push(QueueSpec {
+                name: self.delivery_queue(kind),
+                dead_letter_to: dead.clone(),
+                ttl: None,
+                bindings: vec![bind(self.deliveries_exchange(), kind)],
+            });
+            queues.push(QueueSpec {
+                name: self.critical_delivery_queue(kind),
+                dead_letter_to: dead.clone(),
+                ttl: None,
+                bindings: vec![bind(self.critical_deliveries_exchange(), kind)],
+            });
+        }
+        queues
     }
 
     /// Whether the declaration can be skipped: a publisher finds the events
@@ -196,69 +304,67 @@ impl Topology {
     /// Declares everything; idempotent, so every process does it on every connect.
     pub(crate) async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
         // Queues that expire (test runs) take their exchanges with them.
-        let durable = ExchangeDeclareOptions {
+        let options = ExchangeDeclareOptions {
             durable: true,
             auto_delete: self.expires.is_some(),
             ..ExchangeDeclareOptions::default()
         };
-        let exchanges = [
-            (self.events_exchange(), ExchangeKind::Topic),
-            (self.deliveries_exchange(), ExchangeKind::Direct),
-            (self.wait_exchange(), ExchangeKind::Fanout),
-            (self.dead_exchange(), ExchangeKind::Topic),
-        ];
-        for (name, kind) in exchanges {
-            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default())
-                .await?;
-        }
-        let dead = self.dead_exchange();
-        let mut queues = vec![
+        let mut events_args = FieldTable::default();
+        events_args.insert(
+            "alternate-exchange".into(),
+            AMQPValue::LongString(self.unrouted_exchange().as_str().into()),
+        );
+        let mut exchanges = vec![
+            (self.events_exchange(), ExchangeKind::Topic, events_args),
             (
-                self.dead_queue(),
-                String::new(),
-                dead.clone(),
-                "#".to_owned(),
+                self.unrouted_exchange(),
+                ExchangeKind::Fanout,
+                FieldTable::default(),
             ),
             (
-                self.router_queue(),
-                dead.clone(),
-                self.events_exchange(),
-                "#".to_owned(),
-            ),
-            (
-                self.wait_queue(),
                 self.deliveries_exchange(),
-                self.wait_exchange(),
-                String::new(),
+                ExchangeKind::Direct,
+                FieldTable::default(),
+            ),
+            (
+                self.critical_deliveries_exchange(),
+                ExchangeKind::Direct,
+                FieldTable::default(),
+            ),
+            (
+                self.dead_exchange(),
+                ExchangeKind::Topic,
+                FieldTable::default(),
             ),
         ];
-        for kind in &self.kinds {
-            queues.push((
-                self.delivery_queue(kind),
-                dead.clone(),
-                self.deliveries_exchange(),
-                kind.clone(),
+        for tier in WAIT_TIERS {
+            exchanges.push((
+                self.wait_exchange(tier),
+                ExchangeKind::Fanout,
+                FieldTable::default(),
             ));
         }
-        for (queue, dead_letter_to, exchange, key) in queues {
-            let options = QueueDeclareOptions {
+        for (name, kind, args) in exchanges {
+            ch.exchange_declare(name.as_str().into(), kind, options, args)
+                .await?;
+        }
+        for spec in self.queues() {
+            let durable = QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()
             };
-            ch.queue_declare(
-                queue.as_str().into(),
-                options,
-                self.queue_args(&dead_letter_to),
-            )
-            .await?;
-            ch.queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+            ch.queue_declare(spec.name.as_str().into(), durable, self.queue_args(&spec))
+                .await?;
+            for (exchange, key) in &spec.bindings {
+                ch.queue_bind(
+                    spec.name.as_str().into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
         }
         Ok(())
     }
@@ -275,8 +381,32 @@ mod tests {
         assert_eq!(t.deliveries_exchange(), "herald.deliveries");
         assert_eq!(t.router_queue(), "herald.router");
         assert_eq!(t.delivery_queue("email"), "herald.deliveries.email");
+        assert_eq!(
+            t.critical_delivery_queue("email"),
+            "herald.deliveries.email.critical"
+        );
+        assert_eq!(t.critical_router_queue(), "herald.router.critical");
         assert_eq!(t.dead_queue(), "herald.dead");
         assert_eq!("quorum".parse::<QueueType>(), Ok(QueueType::Quorum));
         assert!("mirrored".parse::<QueueType>().is_err());
+    }
+
+    #[test]
+    fn deferred_jobs_wait_in_the_shortest_tier_that_is_long_enough() {
+        let t = Topology::new("h", QueueType::Classic, &["webhook"]);
+        let exchange = |ms| {
+            t.deferred_message("webhook", vec![], Duration::from_millis(ms))
+                .exchange
+        };
+        assert_eq!(exchange(100), "h.wait.1s");
+        assert_eq!(exchange(1000), "h.wait.1s");
+        assert_eq!(exchange(1001), "h.wait.5s");
+        assert_eq!(exchange(20_000), "h.wait.30s");
+        assert_eq!(exchange(600_000), "h.wait.30s");
+        assert_eq!(
+            t.deferred_message("webhook", vec![], Duration::ZERO)
+                .routing_key,
+            "webhook"
+        );
     }
 }

@@ -45,6 +45,7 @@ impl Default for RouterOptions {
     }
 }
 
+#[derive(Clone)]
 pub struct Router {
     store: Store,
     publisher: Arc<Publisher>,
@@ -75,10 +76,20 @@ impl Router {
         }
     }
 
-    /// Routes until `shutdown`; the batch in hand is finished first.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// Routes until `shutdown`, the priority lane (critical events) and the
+    /// rest each in their own loop; the batch in hand is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let topology = self.publisher.broker().topology().clone();
+        let critical = self.clone();
+        tokio::join!(
+            self.lane(topology.router_queue(), shutdown.clone()),
+            critical.lane(topology.critical_router_queue(), shutdown),
+        );
+        info!("router stopped");
+    }
+
+    async fn lane(mut self, queue: String, shutdown: CancellationToken) {
         let broker = self.publisher.broker().clone();
-        let queue = broker.topology().router_queue();
         let mut sub = Subscription::new(broker, queue, self.options.prefetch);
         info!(queue = %sub.queue(), "router consuming");
         while let Some(first) = sub.next(&shutdown).await {
@@ -109,7 +120,6 @@ impl Router {
             }
         }
         sub.close().await;
-        info!("router stopped");
     }
 
     async fn route(&mut self, batch: &[Delivery], queue: &str) -> Result<(), Handback> {
@@ -249,8 +259,8 @@ impl Router {
                     routed_at: now,
                     event: event.clone(),
                 };
-                let body = serde_json::to_vec(&job).expect("a job is JSON");
-                Some(topology.delivery_message(&e.kind, e.notification_id.to_string(), body))
+                let id = e.notification_id.to_string();
+                Some(topology.delivery_message(&e.kind, job.is_critical(), id, job.encode()))
             })
             .collect()
     }

@@ -16,7 +16,7 @@ pub struct Target {
 }
 
 /// Enabled rules as of one configuration version.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     /// 0 before anything was loaded; stored versions start at 1.
     version: i64,

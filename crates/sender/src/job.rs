@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::Worker;
+use crate::deferrer::Deferral;
 use crate::retry::{self, RetryPolicy, Verdict};
 
 /// A lease outlives an attempt's timeout by this much, so that it never lapses
@@ -72,8 +73,7 @@ impl Worker {
                 let wait = (until - OffsetDateTime::now_utc())
                     .try_into()
                     .unwrap_or(Duration::ZERO);
-                self.defer(&delivery, &kind, wait + Duration::from_millis(100))
-                    .await;
+                self.defer(delivery, wait + Duration::from_millis(100));
             }
             Ok(Claim::NotifierGone { notifier_id }) => {
                 let reason =
@@ -147,6 +147,7 @@ impl Worker {
             |n| self.attempt(n, held, &config, &target, &cx, shutdown),
             |e, wait| {
                 if let AttemptError::Delivery(e) = e {
+                    self.in_flight.failed(job.notifier_id);
                     debug!(notification = %job.notification_id, error = %e, ?wait, "delivery failed; will retry");
                 }
                 self.count(&kind, "retried");
@@ -159,6 +160,7 @@ impl Worker {
                     .await
             }
             Err(AttemptError::Delivery(e)) => {
+                self.in_flight.failed(job.notifier_id);
                 let reason = if e.retryable() {
                     format!("gave up after {attempts} attempts: {e}")
                 } else {
@@ -336,17 +338,15 @@ impl Worker {
         }
     }
 
-    /// Parks the job in the wait queue; the broker brings it back after `wait`.
-    pub(crate) async fn defer(&self, delivery: &Delivery, kind: &str, wait: Duration) {
+    /// Parks the job in the wait queue, from where the broker brings it back
+    /// after about `wait`; the deferrer acks it once parked.
+    pub(crate) fn defer(&self, delivery: Delivery, wait: Duration) {
         let topology = self.publisher.broker().topology();
-        let message = topology.deferred_message(kind, delivery.body().to_vec(), wait);
-        match self.publisher.publish(std::slice::from_ref(&message)).await {
-            Ok(()) => {
-                self.count(kind, "deferred");
-                delivery.ack().await;
-            }
-            Err(_) => delivery.requeue().await,
-        }
+        let message =
+            topology.deferred_message(delivery.routing_key(), delivery.body().to_vec(), wait);
+        // The receiver lives as long as the sender runs; after that nothing is acked
+        // and the broker requeues the job when the channel closes.
+        let _ = self.deferrals.send(Deferral { delivery, message });
     }
 
     pub(crate) async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) {

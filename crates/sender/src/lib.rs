@@ -7,12 +7,16 @@
 //! lease ends (a worker that died mid-send leaves its lease to lapse). A final
 //! failure becomes a row in the error table, which `flush` replays.
 //!
-//! Concurrency is bounded by a semaphore; waits between retries are async and
-//! end early on shutdown, when unfinished deliveries are handed back to the
-//! queue. While the database is unreachable the sender stops consuming.
+//! Concurrency is bounded by a semaphore; a notifier that is slow or failing
+//! gets a bounded share of it, its extra jobs waiting in the wait queue (see
+//! `limits`). Critical events have their own queues, consumed beside the rest.
+//! Waits between retries are async and end early on shutdown, when unfinished
+//! deliveries are handed back to the queue. While the database is unreachable
+//! the sender stops consuming.
 //!
 //! It does not route events and does not replay failures.
 
+mod deferrer;
 mod job;
 mod limits;
 pub mod retry;
@@ -24,14 +28,20 @@ use std::time::Duration;
 use herald_metrics::Metrics;
 use herald_model::DeliveryJob;
 use herald_model::SecretKey;
-use herald_queue::{Publisher, Subscription};
+use herald_queue::{Delivery, Publisher, Subscription};
 use herald_store::Store;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+use uuid::Uuid;
 
-use crate::limits::InFlight;
+use crate::deferrer::Deferral;
+use crate::limits::{Held, InFlight, Share};
+
+/// How often a job waiting for its notifier's slot checks whether the notifier
+/// turned slow, in which case it leaves for the wait queue.
+const RECHECK: Duration = Duration::from_millis(100);
 
 pub use retry::RetryPolicy;
 
@@ -39,7 +49,8 @@ pub use retry::RetryPolicy;
 pub struct SenderOptions {
     /// Deliveries in flight at once, over all kinds.
     pub concurrency: usize,
-    /// Deliveries in flight at once to one notifier; more wait in the wait queue.
+    /// Deliveries in flight at once to a slow or failing notifier; more wait
+    /// in the wait queue.
     pub per_notifier: usize,
     /// Unacked jobs the broker may push ahead, per kind.
     pub prefetch: u16,
@@ -69,6 +80,7 @@ impl Default for SenderOptions {
 
 pub struct Sender {
     worker: Arc<Worker>,
+    deferrals: mpsc::UnboundedReceiver<Deferral>,
 }
 
 /// What every delivery task shares.
@@ -80,6 +92,7 @@ struct Worker {
     metrics: Arc<Metrics>,
     options: SenderOptions,
     in_flight: Arc<InFlight>,
+    deferrals: mpsc::UnboundedSender<Deferral>,
     database_down: AtomicBool,
 }
 
@@ -91,6 +104,7 @@ impl Sender {
         metrics: Arc<Metrics>,
         options: SenderOptions,
     ) -> Sender {
+        let (to_defer, deferrals) = mpsc::unbounded_channel();
         let worker = Worker {
             store,
             publisher,
@@ -99,10 +113,12 @@ impl Sender {
             metrics,
             in_flight: InFlight::new(options.per_notifier),
             options,
+            deferrals: to_defer,
             database_down: AtomicBool::new(false),
         };
         Sender {
             worker: Arc::new(worker),
+            deferrals,
         }
     }
 
@@ -111,12 +127,22 @@ impl Sender {
     pub async fn run(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.worker.options.concurrency.max(1)));
         let tracker = TaskTracker::new();
+        let stop_deferring = CancellationToken::new();
+        let deferrer = tokio::spawn(deferrer::run(
+            self.worker.publisher.clone(),
+            self.worker.metrics.clone(),
+            self.deferrals,
+            stop_deferring.clone(),
+        ));
         let topology = self.worker.publisher.broker().topology().clone();
-        let consumers: Vec<_> = topology
-            .kinds()
-            .iter()
-            .map(|kind| {
-                let queue = topology.delivery_queue(kind);
+        let queues = topology.kinds().iter().flat_map(|kind| {
+            [
+                topology.delivery_queue(kind),
+                topology.critical_delivery_queue(kind),
+            ]
+        });
+        let consumers: Vec<_> = queues
+            .map(|queue| {
                 info!(%queue, "sender consuming");
                 tokio::spawn(self.worker.clone().consume(
                     queue,
@@ -140,6 +166,8 @@ impl Sender {
                 "deliveries still in flight at the shutdown timeout are handed back"
             );
         }
+        stop_deferring.cancel();
+        let _ = deferrer.await;
         // Closing the channels requeues whatever was prefetched or left unacked.
         for mut sub in subscriptions {
             sub.close().await;
@@ -177,29 +205,53 @@ impl Worker {
                     continue;
                 }
             };
-            let Some(share) = self.in_flight.try_hold(job.notifier_id) else {
-                // This notifier already holds its share of the slots (its endpoint
-                // is slow or failing): the job waits outside, not in the prefetch.
-                let wait = self.options.timeout.max(Duration::from_secs(1));
-                self.defer(&delivery, delivery.routing_key(), wait).await;
-                continue;
-            };
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = shutdown.cancelled() => {
-                    delivery.requeue().await;
-                    break;
-                }
-            };
             let worker = self.clone();
             let queue = queue.clone();
             let shutdown = shutdown.clone();
+            let slots = slots.clone();
+            // One task per job, bounded by the prefetch: a job waiting for its
+            // notifier's share holds no slot and blocks no other notifier.
             tracker.spawn(async move {
+                let Some((share, delivery)) = worker.share(delivery, job.notifier_id, &shutdown).await else {
+                    return;
+                };
+                let permit = tokio::select! {
+                    permit = slots.acquire_owned() => permit.expect("the semaphore is never closed"),
+                    () = shutdown.cancelled() => return delivery.requeue().await,
+                };
                 worker.handle(delivery, job, &queue, &shutdown).await;
                 drop((share, permit));
             });
         }
         sub
+    }
+
+    /// A slot of the notifier's share, waiting while the notifier is busy but
+    /// healthy; `None` when the job was parked (slow or failing notifier) or
+    /// handed back (shutdown).
+    async fn share(
+        &self,
+        delivery: Delivery,
+        notifier: Uuid,
+        shutdown: &CancellationToken,
+    ) -> Option<(Held, Delivery)> {
+        loop {
+            match self.in_flight.try_hold(notifier) {
+                Share::Held(held) => return Some((held, delivery)),
+                Share::Defer(wait) => {
+                    self.defer(delivery, wait);
+                    return None;
+                }
+                Share::Wait(freed) => tokio::select! {
+                    () = freed.notified() => {}
+                    () = tokio::time::sleep(RECHECK) => {}
+                    () = shutdown.cancelled() => {
+                        delivery.requeue().await;
+                        return None;
+                    }
+                },
+            }
+        }
     }
 
     async fn wait_for_database(&self, shutdown: &CancellationToken) {

@@ -38,7 +38,7 @@ fn p99(sorted: &[Duration]) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_endpoint_does_not_slow_deliveries_to_a_healthy_one() {
-    let _serial = serial();
+    let _serial = serial().await;
     let app = spawn_app_with(&[("HERALD_DELIVERY_TIMEOUT", "2s")]).await;
     let healthy = HttpSink::start().await;
     let broken = HttpSink::start().await;

@@ -4,21 +4,22 @@
 //! test binary (cargo runs test binaries one after another).
 //!
 //! Each prints one line: events sent, deliveries expected, received, lost,
-//! duplicated.
+//! duplicated. That line is the report, hence the printing.
+#![allow(clippy::print_stdout)]
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod backpressure;
 mod isolation;
 mod services;
 mod workers;
 
-use std::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard};
 
-/// Held for the whole of each test.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Held for the whole of each test. Each test has its own runtime; tokio's
+/// mutex does not mind, and a failed test does not poison it.
+async fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::const_new(());
+    SERIAL.lock().await
 }

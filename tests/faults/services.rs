@@ -93,7 +93,7 @@ async fn under_fault(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_rabbitmq_while_2000_events_flow_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let app = spawn_app().await;
     let sink = HttpSink::start().await;
     sink.set(Behaviour::Delay(2));
@@ -110,7 +110,7 @@ async fn restarting_rabbitmq_while_2000_events_flow_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_postgresql_for_ten_seconds_mid_flow_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let app = spawn_app().await;
     let sink = HttpSink::start().await;
     sink.set(Behaviour::Delay(2));

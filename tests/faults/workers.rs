@@ -38,7 +38,7 @@ async fn without_sender() -> (TestApp, HttpSink, Vec<serde_json::Value>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_killed_mid_delivery_loses_nothing_and_doubles_only_what_it_was_sending() {
-    let _serial = serial();
+    let _serial = serial().await;
     let (app, sink, events) = without_sender().await;
     let ids = load::ids(&events);
     let mut first = HeraldProcess::start(&app, "sender");
@@ -73,7 +73,7 @@ async fn a_sender_killed_mid_delivery_loses_nothing_and_doubles_only_what_it_was
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_asked_to_stop_during_load_exits_in_time_and_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let (app, sink, events) = without_sender().await;
     let ids = load::ids(&events);
     let mut first = HeraldProcess::start(&app, "sender");

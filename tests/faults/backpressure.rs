@@ -7,7 +7,7 @@ use herald::Roles;
 use serde_json::json;
 
 use crate::serial;
-use crate::support::load::{self, HeraldProcess};
+use crate::support::load;
 use crate::support::{Behaviour, HttpSink, spawn_roles};
 
 const BURST: usize = 10_000;
@@ -27,8 +27,8 @@ async fn a_burst_larger_than_the_senders_is_absorbed_with_bounded_memory() {
     sink.set(Behaviour::Delay(20));
     let hook = app.webhook("slow", &sink.url("/slow"), json!({})).await;
     app.rule(json!({"notifiers": [hook]})).await;
-    let router = HeraldProcess::start(&app, "router");
-    let sender = HeraldProcess::start(&app, "sender");
+    let router = load::start(&app, "router");
+    let sender = load::start(&app, "sender");
 
     let events = load::events(BURST, json!({}));
     let ids = load::ids(&events);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::serial;
 use crate::support::http_sink::SOON;
-use crate::support::load::{self, HeraldProcess};
+use crate::support::load;
 use crate::support::{Behaviour, HttpSink, TestApp, spawn_roles};
 
 const EVENTS: usize = 2000;
@@ -41,7 +41,7 @@ async fn a_sender_killed_mid_delivery_loses_nothing_and_doubles_only_what_it_was
     let _serial = serial().await;
     let (app, sink, events) = without_sender().await;
     let ids = load::ids(&events);
-    let mut first = HeraldProcess::start(&app, "sender");
+    let mut first = load::start(&app, "sender");
     let publishing = load::publish_paced(&app, &events, 20, Duration::from_millis(10));
     let killing = async {
         sink.wait_delivered("/w", 500, SOON).await;
@@ -49,7 +49,7 @@ async fn a_sender_killed_mid_delivery_loses_nothing_and_doubles_only_what_it_was
         Instant::now()
     };
     let (_, killed_at) = tokio::join!(publishing, killing);
-    let _second = HeraldProcess::start(&app, "sender");
+    let _second = load::start(&app, "sender");
     let tally = load::wait_all(&sink, "/w", &ids, DRAIN).await;
     let doubled = load::duplicates(&sink, "/w");
     println!(
@@ -76,7 +76,7 @@ async fn a_sender_asked_to_stop_during_load_exits_in_time_and_loses_nothing() {
     let _serial = serial().await;
     let (app, sink, events) = without_sender().await;
     let ids = load::ids(&events);
-    let mut first = HeraldProcess::start(&app, "sender");
+    let mut first = load::start(&app, "sender");
     let publishing = load::publish_paced(&app, &events, 20, Duration::from_millis(10));
     let stopping = async {
         sink.wait_delivered("/w", 500, SOON).await;
@@ -88,7 +88,7 @@ async fn a_sender_asked_to_stop_during_load_exits_in_time_and_loses_nothing() {
         took < Duration::from_secs(5),
         "took {took:?} to stop; HERALD_SHUTDOWN_TIMEOUT is 5s"
     );
-    let _second = HeraldProcess::start(&app, "sender");
+    let _second = load::start(&app, "sender");
     let tally = load::wait_all(&sink, "/w", &ids, DRAIN).await;
     println!("{tally}; stopped in {took:?}");
     assert_eq!(tally.lost, 0, "{tally}");

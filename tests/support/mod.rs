@@ -4,7 +4,8 @@
 //! connection, a plain AMQP client, and waits on conditions with deadlines.
 //!
 //! A test that needs a service and cannot reach it fails; it never skips.
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
 pub mod amqp;
 pub mod app;
@@ -12,9 +13,8 @@ pub mod http_sink;
 pub mod load;
 pub mod proxy;
 pub mod smtp_sink;
-pub mod wait;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_roles};
+pub use herald_loadkit::eventually;
 pub use http_sink::{Behaviour, HttpSink};
 pub use smtp_sink::SmtpSink;
-pub use wait::eventually;

@@ -1,5 +1,22 @@
+//! Load tooling shared by Herald's integration tests, its benchmark and its
+//! soak run: a local HTTP sink that records what Herald delivers and answers as
+//! told, `herald` processes to start, kill and stop, paced publishing through
+//! the API, and tallies of what was lost or doubled.
+//!
+//! It is test and measurement equipment, never part of a deployment; it talks
+//! to loopback only.
+
+pub mod process;
+pub mod publish;
+pub mod sink;
+pub mod tally;
+
 use std::future::Future;
 use std::time::Duration;
+
+pub use process::{HeraldProcess, rss_mib};
+pub use sink::{Behaviour, Request, Sink};
+pub use tally::{Tally, duplicates, tally};
 
 /// How often conditions are checked.
 const POLL: Duration = Duration::from_millis(25);

@@ -1,0 +1,179 @@
+//! A local HTTP endpoint that records every request and answers as told.
+//! Its `wait_*` helpers panic at their deadline: they are for tests and tools.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::eventually;
+
+/// How the sink answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Ok,
+    Status(u16),
+    /// 429 with `Retry-After: <secs>`.
+    RetryAfter(u64),
+    /// Never answers.
+    Hang,
+    /// Answers 200 after this many milliseconds.
+    Delay(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Lower-cased names.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+    /// The status the sink answered (0 if it hung).
+    pub answered: u16,
+}
+
+impl Request {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the request body is JSON")
+    }
+
+    /// The id of the event a webhook delivery carries, if it is one.
+    pub fn event_id(&self) -> Option<String> {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        body["event"]["id"].as_str().map(str::to_owned)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    requests: Mutex<Vec<Request>>,
+    behaviour: Mutex<Option<Behaviour>>,
+}
+
+pub struct Sink {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        let state = Arc::new(State::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = state.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = shared.clone();
+                async move { answer(&state, method, uri, headers, body).await }
+            },
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Sink { addr, state }
+    }
+
+    /// The URL of `path` on this sink.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.state.behaviour.lock().unwrap() = Some(behaviour);
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Requests to `path` answered with a 2xx.
+    pub fn delivered(&self, path: &str) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path && (200..300).contains(&r.answered))
+            .collect()
+    }
+
+    /// Waits until `n` requests to `path` were answered with a 2xx.
+    pub async fn wait_delivered(&self, path: &str, n: usize, deadline: Duration) -> Vec<Request> {
+        eventually(&format!("{n} deliveries to {path}"), deadline, || async {
+            let got = self.delivered(path);
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!("{} delivered", got.len()))
+            }
+        })
+        .await
+    }
+
+    /// Waits until at least `n` requests to `path` arrived, whatever the answer.
+    pub async fn wait_requests(&self, path: &str, n: usize, deadline: Duration) -> Vec<Request> {
+        eventually(&format!("{n} requests to {path}"), deadline, || async {
+            let got: Vec<_> = self
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == path)
+                .collect();
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!("{} requests", got.len()))
+            }
+        })
+        .await
+    }
+}
+
+async fn answer(
+    state: &State,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let behaviour = state.behaviour.lock().unwrap().unwrap_or(Behaviour::Ok);
+    let (status, response) = match behaviour {
+        Behaviour::Ok => (200, StatusCode::OK.into_response()),
+        Behaviour::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap();
+            (code, (status, format!("sink says {code}")).into_response())
+        }
+        Behaviour::RetryAfter(secs) => (
+            429,
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                "slow down",
+            )
+                .into_response(),
+        ),
+        Behaviour::Hang => (0, StatusCode::OK.into_response()),
+        Behaviour::Delay(_) => (200, StatusCode::OK.into_response()),
+    };
+    let request = Request {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: body.to_vec(),
+        at: Instant::now(),
+        answered: status,
+    };
+    state.requests.lock().unwrap().push(request);
+    match behaviour {
+        Behaviour::Hang => std::future::pending::<()>().await,
+        Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
+    }
+    response
+}

@@ -1,0 +1,177 @@
+//! A throwaway Herald deployment: `herald` role processes against a fresh
+//! database and broker prefix on loopback.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_loadkit::HeraldProcess;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub struct Deployment {
+    pub binary: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub api: String,
+    pub http: reqwest::Client,
+    pub database: String,
+    processes: HashMap<String, HeraldProcess>,
+}
+
+/// A free loopback port, for a process that will bind it next.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The `herald` binary next to this one (the same cargo profile), unless given.
+pub fn herald_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the executable has a directory")?
+            .join("herald"),
+    };
+    if !path.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p herald)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+impl Deployment {
+    /// Prepares (does not start) a deployment named `name`, with `vars` set on
+    /// top of Herald's localhost defaults.
+    pub fn new(binary: PathBuf, name: &str, vars: &[(&str, &str)]) -> anyhow::Result<Deployment> {
+        let id = Uuid::now_v7().simple().to_string();
+        let database = format!("herald_{name}_{}", &id[20..]);
+        let port = free_port()?;
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "HERALD_DATABASE_URL".into(),
+                format!("postgres://postgres@127.0.0.1:5432/{database}"),
+            ),
+            ("HERALD_AMQP_PREFIX".into(), format!("{name}-{}", &id[20..])),
+            (
+                "HERALD_SECRET_KEY".into(),
+                herald_model::SecretKey::generate_base64(),
+            ),
+            ("HERALD_HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
+            ("HERALD_METRICS_ADDR".into(), "127.0.0.1:0".into()),
+            ("HERALD_QUEUE_EXPIRES".into(), "30m".into()),
+            ("HERALD_LOG".into(), "warn".into()),
+        ];
+        for (k, v) in vars {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).into(), (*v).into()));
+        }
+        Ok(Deployment {
+            binary,
+            env,
+            api: format!("http://127.0.0.1:{port}/api/v1"),
+            http: reqwest::Client::new(),
+            database,
+            processes: HashMap::new(),
+        })
+    }
+
+    /// Starts `role` (replacing a process of that name), e.g. `api`, `sender`.
+    pub fn start(&mut self, name: &str, role: &str) {
+        let process = HeraldProcess::start(&self.binary, role, &self.env);
+        self.processes.insert(name.to_owned(), process);
+    }
+
+    pub fn process(&mut self, name: &str) -> Option<&mut HeraldProcess> {
+        self.processes.get_mut(name)
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.values().map(HeraldProcess::pid).collect()
+    }
+
+    /// Waits until the API answers `/readyz` with 200.
+    pub async fn wait_ready(&self, deadline: Duration) -> anyhow::Result<()> {
+        let url = self.api.replace("/api/v1", "/readyz");
+        let end = tokio::time::Instant::now() + deadline;
+        let mut ticks = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            ticks.tick().await;
+            if let Ok(r) = self.http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= end {
+                let logs: Vec<String> = self
+                    .processes
+                    .values()
+                    .map(|p| p.log.display().to_string())
+                    .collect();
+                bail!(
+                    "Herald was not ready within {deadline:?} (are RabbitMQ and PostgreSQL running? logs: {logs:?})"
+                );
+            }
+        }
+    }
+
+    /// POSTs `body` to `path` under the API and returns the answer's JSON.
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// A webhook notifier to `url`; returns its id.
+    pub async fn webhook(&self, name: &str, url: &str, extra: Value) -> anyhow::Result<String> {
+        let mut config = json!({"url": url});
+        if let (Value::Object(c), Value::Object(e)) = (&mut config, extra) {
+            c.extend(e);
+        }
+        let answer = self
+            .post(
+                "/notifiers",
+                json!({"name": name, "kind": "webhook", "config": config}),
+            )
+            .await?;
+        Ok(answer["id"]
+            .as_str()
+            .context("the notifier has an id")?
+            .to_owned())
+    }
+
+    pub fn events_url(&self) -> String {
+        format!("{}/events", self.api)
+    }
+
+    /// Stops every process and drops the database.
+    pub async fn tear_down(mut self) {
+        for (_, mut p) in self.processes.drain() {
+            p.kill().await;
+        }
+        let _ = tokio::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.database
+            ))
+            .status()
+            .await;
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+}

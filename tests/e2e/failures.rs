@@ -92,16 +92,7 @@ async fn the_flush_job_replays_failures_on_its_own_exactly_once() {
     let (hook, event, _) = failing_webhook(&app, &sink, "/later").await;
     sink.set(Behaviour::Ok);
     app.wait_notification(event, hook, "sent", SOON).await;
-    let runs = app.metric("herald_flush_runs_total").await;
-    eventually("two more flush runs", SOON, || async {
-        let now = app.metric("herald_flush_runs_total").await;
-        if now >= runs + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{now} runs"))
-        }
-    })
-    .await;
+    app.wait_flush_runs(None, 2.0).await;
     assert_eq!(sink.delivered("/later").len(), 1, "delivered exactly once");
     let resolved = app.failures("status=resolved").await;
     assert_eq!(resolved.len(), 1);

@@ -34,15 +34,7 @@ async fn metrics_show_the_counters_moving() {
         }
     })
     .await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text(None).await;
     assert!(
         text.contains("herald_delivery_latency_seconds_bucket{channel=\"webhook\""),
         "{text}"

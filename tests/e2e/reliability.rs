@@ -235,39 +235,13 @@ async fn two_flushers_at_once_replay_each_failure_exactly_once() {
         })
         .await;
     sink.wait_delivered("/f", N, SOON).await;
-    let runs = |addr: std::net::SocketAddr| {
-        let app = &app;
-        async move {
-            let (_, text) = app.get_url(&format!("http://{addr}/metrics")).await;
-            let text = text.as_str().unwrap().to_owned();
-            let value = |name: &str| {
-                text.lines()
-                    .find_map(|l| {
-                        l.strip_prefix(name)
-                            .and_then(|v| v.trim().parse::<f64>().ok())
-                    })
-                    .unwrap_or(0.0)
-            };
-            (
-                value("herald_flush_runs_total"),
-                value("herald_replays_total{by=\"scheduler\"}"),
-            )
-        }
-    };
-    let (runs_a, _) = runs(first).await;
-    let (runs_b, _) = runs(second).await;
-    eventually("both flushers to run twice more", SOON, || async {
-        let (a, _) = runs(first).await;
-        let (b, _) = runs(second).await;
-        if a >= runs_a + 2.0 && b >= runs_b + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{a} {b}"))
-        }
-    })
-    .await;
-    let (_, replayed_a) = runs(first).await;
-    let (_, replayed_b) = runs(second).await;
+    tokio::join!(
+        app.wait_flush_runs(Some(first), 2.0),
+        app.wait_flush_runs(Some(second), 2.0)
+    );
+    let replays = "herald_replays_total{by=\"scheduler\"}";
+    let replayed_a = app.metric_at(Some(first), replays).await;
+    let replayed_b = app.metric_at(Some(second), replays).await;
     assert_eq!(
         replayed_a + replayed_b,
         N as f64,
@@ -337,16 +311,7 @@ async fn a_failure_replayed_too_often_is_dead_until_an_operator_replays_it() {
             .all(|r| r["by"] == "scheduler" && r["at"].is_string())
     );
 
-    let runs = app.metric("herald_flush_runs_total").await;
-    eventually("two more flush runs", SOON, || async {
-        let now = app.metric("herald_flush_runs_total").await;
-        if now >= runs + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{now}"))
-        }
-    })
-    .await;
+    app.wait_flush_runs(None, 2.0).await;
     assert_eq!(
         sink.requests().len(),
         6,

@@ -275,18 +275,42 @@ impl TestApp {
         body["items"].as_array().unwrap().clone()
     }
 
+    /// The Prometheus text served at `addr` (this app's own when `None`).
+    pub async fn metrics_text(&self, addr: Option<SocketAddr>) -> String {
+        let addr = addr.unwrap_or(self.addr);
+        let response = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// Waits until the flush job at `addr` (this app's own when `None`) has
+    /// completed `n` more runs than when called.
+    pub async fn wait_flush_runs(&self, addr: Option<SocketAddr>, n: f64) {
+        let runs = self.metric_at(addr, "herald_flush_runs_total").await;
+        eventually(&format!("{n} more flush runs"), SOON, || async {
+            let now = self.metric_at(addr, "herald_flush_runs_total").await;
+            if now >= runs + n {
+                Ok(())
+            } else {
+                Err(format!("{now} runs"))
+            }
+        })
+        .await;
+    }
+
     /// The value of one sample in `/metrics`, e.g.
     /// `herald_deliveries_total{channel="webhook",outcome="sent"}`; 0 if absent.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        self.metric_at(None, sample).await
+    }
+
+    /// As [`TestApp::metric`], from the process at `addr`.
+    pub async fn metric_at(&self, addr: Option<SocketAddr>, sample: &str) -> f64 {
+        let text = self.metrics_text(addr).await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix(sample)

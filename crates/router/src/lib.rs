@@ -15,7 +15,6 @@ mod rules;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use herald_metrics::Metrics;
 use herald_model::{DeliveryJob, Event};
@@ -303,14 +302,9 @@ impl Router {
     }
 
     async fn wait_for_database(&self, shutdown: &CancellationToken) {
-        let mut delay = Duration::from_millis(200);
-        while self.store.ping().await.is_err() {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return,
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            () = self.store.wait_until_reachable() => info!("database reachable again; routing resumes"),
+            () = shutdown.cancelled() => {}
         }
-        info!("database reachable again; routing resumes");
     }
 }

@@ -256,13 +256,9 @@ impl Worker {
 
     async fn wait_for_database(&self, shutdown: &CancellationToken) {
         warn!("database unavailable; sender paused");
-        let mut delay = Duration::from_millis(200);
-        while self.store.ping().await.is_err() {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return,
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            () = self.store.wait_until_reachable() => {}
+            () = shutdown.cancelled() => return,
         }
         if self.database_down.swap(false, Ordering::Relaxed) {
             info!("database reachable again; sender resumes");

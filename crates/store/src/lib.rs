@@ -89,6 +89,16 @@ impl Store {
         self.pool.get().await.map_err(StoreError::from_pool)
     }
 
+    /// Returns once the database answers again, checking with a capped backoff.
+    /// Callers race it against their shutdown.
+    pub async fn wait_until_reachable(&self) {
+        let mut delay = Duration::from_millis(200);
+        while self.ping().await.is_err() {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;

@@ -320,6 +320,62 @@ impl TestApp {
     }
 }
 
+/// Each app deletes its queues and drops its database when the test is over,
+/// so that test runs leave nothing for the broker to recover on a restart.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for running in &self.running {
+            running.shutdown_token().cancel();
+        }
+        let topology = herald_queue::Topology::new(
+            &self.config.amqp_prefix,
+            self.config.queue_type,
+            herald_channels::KINDS,
+        );
+        let queues = topology.queue_names();
+        let database = self
+            .config
+            .database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        // The test's runtime is shutting down; clean up from a runtime of our own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(clean_up(queues, database));
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn clean_up(queues: Vec<String>, database: String) {
+    use lapin::options::QueueDeleteOptions;
+    if let Ok(conn) =
+        lapin::Connection::connect(super::amqp::URL, lapin::ConnectionProperties::default()).await
+        && let Ok(ch) = conn.create_channel().await
+    {
+        for queue in queues {
+            let _ = ch
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = conn.close(200, "done".into()).await;
+    }
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    if let Ok((client, conn)) = tokio_postgres::connect(admin, tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        let _ = client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            ))
+            .await;
+    }
+}
+
 fn merge(into: &mut Value, extra: Value) {
     if let (Value::Object(into), Value::Object(extra)) = (into, extra) {
         into.extend(extra);

@@ -272,6 +272,11 @@ impl Topology {
         queues
     }
 
+    /// The name of every queue this topology declares.
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queues().into_iter().map(|q| q.name).collect()
+    }
+
     /// Whether the declaration can be skipped: a publisher finds the events
     /// exchange in place. A failed passive declare closes the channel, so the
     /// check uses its own.

@@ -1,8 +1,17 @@
-//! The in-memory rule set the router matches against.
+//! The in-memory rule set the router matches against, indexed so that the
+//! cost of matching an event depends on the rules that could match it, not on
+//! how many rules there are.
+//!
+//! Rules are filed by scope (an event looks up its own scope and each ancestor,
+//! a handful of lookups), then by category (or "any"), then, for rules that
+//! require labels, by one of their label pairs (looked up with each of the
+//! event's labels). What is found is checked in full with [`RuleSpec::matches`].
+//!
+//! [`RuleSpec::matches`]: herald_model::RuleSpec::matches
 
 use std::collections::HashMap;
 
-use herald_model::{Event, Rule};
+use herald_model::{Category, Event, Rule};
 use herald_store::RoutingSnapshot;
 use uuid::Uuid;
 
@@ -15,20 +24,75 @@ pub struct Target {
     pub rule_ids: Vec<Uuid>,
 }
 
+/// Rules of one scope and one category (or any category), by position.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    without_labels: Vec<usize>,
+    /// Rules that require labels, filed under their first `(key, value)`.
+    by_label: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Bucket {
+    fn add(&mut self, rule: &Rule, position: usize) {
+        match rule.spec.labels.iter().next() {
+            Some((k, v)) => self
+                .by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .push(position),
+            None => self.without_labels.push(position),
+        }
+    }
+
+    fn candidates<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = usize> + 'a {
+        let labelled = event
+            .labels
+            .iter()
+            .filter_map(|(k, v)| self.by_label.get(&(k.clone(), v.clone())))
+            .flatten();
+        self.without_labels.iter().chain(labelled).copied()
+    }
+}
+
+/// The buckets of one scope: one per category, and one for rules of any category.
+#[derive(Debug, Clone, Default)]
+struct ScopeRules {
+    by_category: HashMap<Category, Bucket>,
+    any_category: Bucket,
+}
+
 /// Enabled rules as of one configuration version.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     /// 0 before anything was loaded; stored versions start at 1.
     version: i64,
     rules: Vec<Rule>,
+    by_scope: HashMap<String, ScopeRules>,
     notifiers: HashMap<Uuid, (String, String)>,
 }
 
 impl RuleSet {
     pub fn new(snapshot: RoutingSnapshot) -> RuleSet {
+        let mut by_scope: HashMap<String, ScopeRules> = HashMap::new();
+        for (position, rule) in snapshot.rules.iter().enumerate() {
+            let scope = by_scope
+                .entry(rule.spec.scope.as_str().to_owned())
+                .or_default();
+            if rule.spec.categories.is_empty() {
+                scope.any_category.add(rule, position);
+            }
+            for category in &rule.spec.categories {
+                scope
+                    .by_category
+                    .entry(*category)
+                    .or_default()
+                    .add(rule, position);
+            }
+        }
         RuleSet {
             version: snapshot.version,
             rules: snapshot.rules,
+            by_scope,
             notifiers: snapshot.notifiers,
         }
     }
@@ -45,11 +109,29 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// The positions of the rules that match `event`, in rule order.
+    fn matching(&self, event: &Event) -> Vec<usize> {
+        let mut found: Vec<usize> = event
+            .scope
+            .ancestors()
+            .filter_map(|scope| self.by_scope.get(scope))
+            .flat_map(|s| {
+                let own = s.by_category.get(&event.category).into_iter();
+                own.chain([&s.any_category])
+                    .flat_map(|b| b.candidates(event))
+            })
+            .filter(|&i| self.rules[i].spec.matches(event))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
     /// Each notifier `event` goes to, once, with every rule that matched it, in
     /// the order the rules name them.
     pub fn targets(&self, event: &Event) -> Vec<Target> {
         let mut out: Vec<Target> = Vec::new();
-        for rule in self.rules.iter().filter(|r| r.spec.matches(event)) {
+        for rule in self.matching(event).into_iter().map(|i| &self.rules[i]) {
             for notifier_id in &rule.spec.notifiers {
                 if let Some(t) = out.iter_mut().find(|t| t.notifier_id == *notifier_id) {
                     t.rule_ids.push(rule.id);
@@ -71,10 +153,10 @@ impl RuleSet {
 mod tests {
     use super::*;
     use herald_model::RuleSpec;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use time::OffsetDateTime;
 
-    fn rule(id: u128, spec: serde_json::Value) -> Rule {
+    fn rule(id: u128, spec: Value) -> Rule {
         Rule {
             id: Uuid::from_u128(id),
             spec: RuleSpec::from_json(spec).unwrap(),
@@ -83,46 +165,104 @@ mod tests {
         }
     }
 
+    fn event(v: Value) -> Event {
+        herald_model::parse_event(v.to_string().as_bytes(), OffsetDateTime::now_utc()).unwrap()
+    }
+
+    const A: Uuid = Uuid::from_u128(10);
+    const B: Uuid = Uuid::from_u128(11);
+
+    fn set(rules: Vec<Rule>) -> RuleSet {
+        RuleSet::new(RoutingSnapshot {
+            version: 1,
+            rules,
+            notifiers: HashMap::from([
+                (A, ("hook".to_owned(), "webhook".to_owned())),
+                (B, ("mail".to_owned(), "email".to_owned())),
+            ]),
+        })
+    }
+
     #[test]
     fn a_notifier_named_by_two_matching_rules_gets_one_target() {
-        let a = Uuid::from_u128(10);
-        let b = Uuid::from_u128(11);
-        let set = RuleSet::new(RoutingSnapshot {
-            version: 1,
-            rules: vec![
-                rule(
-                    1,
-                    json!({"name": "all jobs", "categories": ["job"], "notifiers": [a]}),
-                ),
-                rule(
-                    2,
-                    json!({"name": "acme", "scope": "acme", "notifiers": [a, b]}),
-                ),
-                rule(
-                    3,
-                    json!({"name": "billing", "categories": ["spending"], "notifiers": [b]}),
-                ),
-            ],
-            notifiers: HashMap::from([
-                (a, ("hook".to_owned(), "webhook".to_owned())),
-                (b, ("mail".to_owned(), "email".to_owned())),
-            ]),
-        });
-        let event = herald_model::parse_event(
-            json!({"source": "ci", "category": "job", "kind": "failed", "scope": "acme/web"})
-                .to_string()
-                .as_bytes(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
-        let targets = set.targets(&event);
+        let set = set(vec![
+            rule(
+                1,
+                json!({"name": "all jobs", "categories": ["job"], "notifiers": [A]}),
+            ),
+            rule(
+                2,
+                json!({"name": "acme", "scope": "acme", "notifiers": [A, B]}),
+            ),
+            rule(
+                3,
+                json!({"name": "billing", "categories": ["spending"], "notifiers": [B]}),
+            ),
+        ]);
+        let targets = set.targets(&event(
+            json!({"source": "ci", "category": "job", "kind": "failed", "scope": "acme/web"}),
+        ));
         assert_eq!(targets.len(), 2);
-        assert_eq!(targets[0].notifier_id, a);
+        assert_eq!(targets[0].notifier_id, A);
         assert_eq!(
             targets[0].rule_ids,
             [Uuid::from_u128(1), Uuid::from_u128(2)]
         );
         assert_eq!(targets[1].kind, "email");
         assert_eq!(targets[1].rule_ids, [Uuid::from_u128(2)]);
+    }
+
+    /// The index must find exactly what a scan with `matches` finds.
+    #[test]
+    fn the_index_agrees_with_a_full_scan() {
+        let mut rules = Vec::new();
+        let scopes = [
+            "",
+            "acme",
+            "acme/web",
+            "acme/web/deploy",
+            "acme-old",
+            "other/x",
+        ];
+        let categories = [
+            json!([]),
+            json!(["job"]),
+            json!(["system", "job"]),
+            json!(["spending"]),
+        ];
+        let labels = [
+            json!({}),
+            json!({"env": "prod"}),
+            json!({"env": "prod", "team": "web"}),
+            json!({"team": "data"}),
+        ];
+        let mut id = 0;
+        for scope in scopes {
+            for c in &categories {
+                for l in &labels {
+                    id += 1;
+                    rules.push(rule(
+                        id,
+                        json!({"name": format!("r{id}"), "scope": scope, "categories": c,
+                                               "labels": l, "notifiers": [A]}),
+                    ));
+                }
+            }
+        }
+        let set = set(rules.clone());
+        let events = [
+            json!({"source": "s", "category": "job", "kind": "failed", "scope": "acme/web/deploy/x", "labels": {"env": "prod", "team": "web"}}),
+            json!({"source": "s", "category": "system", "scope": "acme", "labels": {"team": "data"}}),
+            json!({"source": "s", "category": "spending"}),
+            json!({"source": "s", "category": "job", "kind": "started", "scope": "acme-old/web", "labels": {"env": "prod"}}),
+            json!({"source": "s", "category": "deployment", "scope": "other"}),
+        ];
+        for e in events {
+            let e = event(e);
+            let scanned: Vec<usize> = (0..rules.len())
+                .filter(|&i| rules[i].spec.matches(&e))
+                .collect();
+            assert_eq!(set.matching(&e), scanned, "event {}", e.scope);
+        }
     }
 }

@@ -10,7 +10,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::{QueueError, Topology};
+use crate::{QueueError, Topology, bounded};
+
+/// How long connecting and declaring the topology may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The connection in use, numbered so that users can tell it was replaced.
 type Current = Option<(u64, Arc<Connection>)>;
@@ -71,10 +74,7 @@ impl Broker {
         let current = self.current.borrow().clone();
         let (generation, conn) =
             current.ok_or_else(|| QueueError::Unavailable("connection lost".into()))?;
-        let channel = conn
-            .create_channel()
-            .await
-            .map_err(QueueError::amqp("channel.open"))?;
+        let channel = bounded("channel.open", conn.create_channel()).await?;
         Ok((generation, channel))
     }
 
@@ -104,7 +104,11 @@ async fn supervise(
     let mut backoff = policy.build();
     let shown = redact_url(&url);
     while !shutdown.is_cancelled() {
-        match connect(&url, &name, &topology).await {
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &name, &topology));
+        match attempt
+            .await
+            .unwrap_or(Err(QueueError::Timeout(CONNECT_TIMEOUT)))
+        {
             Ok(conn) => {
                 info!(broker = %shown, "connected to the broker");
                 backoff = policy.build();
@@ -114,7 +118,8 @@ async fn supervise(
                 wait_until_lost(&conn, &shutdown).await;
                 current.send_replace(None);
                 if shutdown.is_cancelled() {
-                    let _ = conn.close(200, "shutting down".into()).await;
+                    let _ =
+                        bounded("connection.close", conn.close(200, "shutting down".into())).await;
                     return;
                 }
                 warn!(broker = %shown, "lost the broker connection; reconnecting");

@@ -11,7 +11,7 @@ use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::Broker;
+use crate::{Broker, bounded};
 
 /// A received message. Dropping it without acking leaves it with the broker,
 /// which redelivers it when this channel closes.
@@ -61,14 +61,7 @@ impl Delivery {
     /// A failed ack is only logged: the broker redelivers what it never saw acked,
     /// and every consumer is idempotent.
     pub async fn ack(&self) {
-        if let Err(error) = self.inner.ack(BasicAckOptions::default()).await {
-            debug!(%error, "ack not sent; the broker will redeliver");
-        }
-    }
-
-    /// Acks this and every earlier unacked delivery of the same channel.
-    pub async fn ack_up_to(&self) {
-        if let Err(error) = self.inner.ack(BasicAckOptions { multiple: true }).await {
+        if let Err(error) = bounded("basic.ack", self.inner.ack(BasicAckOptions::default())).await {
             debug!(%error, "ack not sent; the broker will redeliver");
         }
     }
@@ -79,7 +72,7 @@ impl Delivery {
             requeue: true,
             ..BasicNackOptions::default()
         };
-        if let Err(error) = self.inner.nack(options).await {
+        if let Err(error) = bounded("basic.nack", self.inner.nack(options)).await {
             debug!(%error, "nack not sent; the broker will redeliver");
         }
     }
@@ -166,9 +159,11 @@ impl Subscription {
         let (Some((_, channel)), Some(consumer)) = (&self.channel, &self.consumer) else {
             return Vec::new();
         };
-        let _ = channel
-            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-            .await;
+        let _ = bounded(
+            "basic.cancel",
+            channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()),
+        )
+        .await;
         // Everything sent before the cancel-ok has arrived by now.
         let held = self.ready(usize::MAX);
         self.consumer = None;
@@ -179,7 +174,7 @@ impl Subscription {
     pub async fn close(&mut self) {
         self.consumer = None;
         if let Some((_, channel)) = self.channel.take() {
-            let _ = channel.close(200, "closing".into()).await;
+            let _ = bounded("channel.close", channel.close(200, "closing".into())).await;
         }
     }
 
@@ -211,22 +206,21 @@ impl Subscription {
             Some(open) => open,
             None => {
                 let (generation, channel) = self.broker.channel(Duration::from_secs(5)).await?;
-                channel
-                    .basic_qos(self.prefetch, BasicQosOptions::default())
-                    .await
-                    .map_err(crate::QueueError::amqp("basic.qos"))?;
+                bounded(
+                    "basic.qos",
+                    channel.basic_qos(self.prefetch, BasicQosOptions::default()),
+                )
+                .await?;
                 (generation, channel)
             }
         };
-        let consumer = channel
-            .basic_consume(
-                self.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(crate::QueueError::amqp("basic.consume"))?;
+        let consume = channel.basic_consume(
+            self.queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        let consumer = bounded("basic.consume", consume).await?;
         self.channel = Some((generation, channel));
         Ok(consumer)
     }

@@ -15,6 +15,7 @@ mod consumer;
 mod publisher;
 mod topology;
 
+use std::future::Future;
 use std::time::Duration;
 
 pub use broker::{Broker, redact_url};
@@ -33,6 +34,8 @@ pub enum QueueError {
     Unavailable(String),
     #[error("the broker did not confirm within {0:?}")]
     Timeout(Duration),
+    #[error("AMQP {op} got no answer within {after:?}")]
+    Stalled { op: &'static str, after: Duration },
     #[error("the broker refused a message for exchange `{exchange}`, routing key `{routing_key}`")]
     Nacked {
         exchange: String,
@@ -54,5 +57,24 @@ pub enum QueueError {
 impl QueueError {
     fn amqp(op: &'static str) -> impl FnOnce(lapin::Error) -> QueueError {
         move |source| QueueError::Amqp { op, source }
+    }
+}
+
+/// How long any one broker call may take. On a connection that died without
+/// lapin noticing, its futures may never resolve; a consumer or publisher
+/// stuck on one would stop for good.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one broker call `op`, bounded by [`CALL_TIMEOUT`].
+async fn bounded<T>(
+    op: &'static str,
+    call: impl Future<Output = lapin::Result<T>>,
+) -> Result<T, QueueError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map_err(QueueError::amqp(op)),
+        Err(_) => Err(QueueError::Stalled {
+            op,
+            after: CALL_TIMEOUT,
+        }),
     }
 }

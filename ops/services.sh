@@ -43,7 +43,10 @@ fi
 # RabbitMQ
 if ! as_root rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   log "starting RabbitMQ"
-  as_root rabbitmq-server -detached
+  # On a small host RabbitMQ shares its CPUs with Herald and PostgreSQL; Erlang
+  # schedulers that busy-wait before sleeping take cycles the others need.
+  as_root env RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
+    rabbitmq-server -detached
 fi
 as_root rabbitmqctl -q await_startup --timeout 120 >/dev/null
 

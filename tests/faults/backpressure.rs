@@ -24,7 +24,8 @@ async fn a_burst_larger_than_the_senders_is_absorbed_with_bounded_memory() {
     )
     .await;
     let sink = HttpSink::start().await;
-    sink.set(Behaviour::Delay(20));
+    // 128 deliveries in flight to one notifier, 160 ms each: about 800 a second.
+    sink.set(Behaviour::Delay(160));
     let hook = app.webhook("slow", &sink.url("/slow"), json!({})).await;
     app.rule(json!({"notifiers": [hook]})).await;
     let router = load::start(&app, "router");

@@ -11,6 +11,9 @@ use herald_loadkit::HeraldProcess;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The broker every deployment here uses: the local one.
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 pub struct Deployment {
     pub binary: PathBuf,
     pub env: Vec<(String, String)>,
@@ -152,14 +155,38 @@ impl Deployment {
             .to_owned())
     }
 
+    /// The value of a HERALD_* variable of this deployment.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn events_url(&self) -> String {
         format!("{}/events", self.api)
     }
 
-    /// Stops every process and drops the database.
+    /// Stops every process, deletes the deployment's queues and drops its database.
     pub async fn tear_down(mut self) {
         for (_, mut p) in self.processes.drain() {
             p.kill().await;
+        }
+        let prefix = self.var("HERALD_AMQP_PREFIX").unwrap_or_default();
+        let topology = herald_queue::Topology::new(
+            &prefix,
+            herald_queue::QueueType::Classic,
+            &["webhook", "email"],
+        );
+        if let Ok(conn) =
+            lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await
+            && let Ok(ch) = conn.create_channel().await
+        {
+            for queue in topology.queue_names() {
+                let _ = ch
+                    .queue_delete(queue.as_str().into(), Default::default())
+                    .await;
+            }
         }
         let _ = tokio::process::Command::new("psql")
             .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])

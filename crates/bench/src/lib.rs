@@ -5,6 +5,7 @@
 //! Measurement tooling only; it never targets anything but loopback.
 
 pub mod deployment;
+pub mod raw;
 pub mod services;
 
 pub use deployment::Deployment;

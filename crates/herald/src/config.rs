@@ -103,27 +103,32 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ),
     (
         "HERALD_SENDER_CONCURRENCY",
-        "64",
+        "256",
         "Deliveries in flight per sender process.",
     ),
     (
         "HERALD_SENDER_PER_NOTIFIER",
-        "16",
-        "Deliveries in flight to one notifier per sender; more wait their turn in the wait queue.",
+        "128",
+        "Deliveries in flight to one notifier per sender; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's wait in the wait queue.",
     ),
     (
         "HERALD_SENDER_PREFETCH",
-        "128",
+        "512",
         "Unacked jobs per delivery queue and sender.",
     ),
     (
         "HERALD_ROUTER_PREFETCH",
-        "256",
-        "Unacked events per router.",
+        "512",
+        "Unacked events per router consumer.",
+    ),
+    (
+        "HERALD_ROUTER_CONSUMERS",
+        "2",
+        "Router consumers of the normal lane per process (the critical lane has its own).",
     ),
     (
         "HERALD_ROUTER_BATCH",
-        "200",
+        "400",
         "Events recorded per database statement at most.",
     ),
     (
@@ -171,6 +176,7 @@ pub struct Config {
     pub sender_prefetch: u16,
     pub router_prefetch: u16,
     pub router_batch: usize,
+    pub router_consumers: usize,
     pub publish_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub max_request_bytes: usize,
@@ -265,6 +271,7 @@ impl Config {
             sender_prefetch: r.parse("HERALD_SENDER_PREFETCH")?,
             router_prefetch: r.parse("HERALD_ROUTER_PREFETCH")?,
             router_batch: r.parse("HERALD_ROUTER_BATCH")?,
+            router_consumers: r.parse("HERALD_ROUTER_CONSUMERS")?,
             publish_timeout: r.span("HERALD_PUBLISH_TIMEOUT")?,
             shutdown_timeout: r.span("HERALD_SHUTDOWN_TIMEOUT")?,
             max_request_bytes: r.parse("HERALD_MAX_REQUEST_BYTES")?,
@@ -289,6 +296,7 @@ impl Config {
             ("HERALD_SENDER_CONCURRENCY", self.sender_concurrency),
             ("HERALD_SENDER_PER_NOTIFIER", self.sender_per_notifier),
             ("HERALD_ROUTER_BATCH", self.router_batch),
+            ("HERALD_ROUTER_CONSUMERS", self.router_consumers),
             ("HERALD_SENDER_PREFETCH", usize::from(self.sender_prefetch)),
             ("HERALD_ROUTER_PREFETCH", usize::from(self.router_prefetch)),
             (

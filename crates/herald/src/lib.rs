@@ -114,6 +114,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         let options = RouterOptions {
             prefetch: config.router_prefetch,
             batch_size: config.router_batch,
+            consumers: config.router_consumers,
         };
         let router = Router::new(store.clone(), publisher.clone(), metrics.clone(), options);
         tasks.spawn(router.run(shutdown.clone()));

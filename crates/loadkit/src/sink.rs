@@ -93,6 +93,15 @@ impl Sink {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// How many requests to `path` were answered with a 2xx, without copying them.
+    pub fn delivered_count(&self, path: &str) -> usize {
+        let requests = self.state.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|r| r.path == path && (200..300).contains(&r.answered))
+            .count()
+    }
+
     /// Requests to `path` answered with a 2xx.
     pub fn delivered(&self, path: &str) -> Vec<Request> {
         self.requests()

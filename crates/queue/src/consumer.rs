@@ -66,6 +66,15 @@ impl Delivery {
         }
     }
 
+    /// Acks this delivery and every earlier one of the same channel in one
+    /// frame; for consumers that settle their deliveries in order.
+    pub async fn ack_up_to(&self) {
+        let multiple = BasicAckOptions { multiple: true };
+        if let Err(error) = bounded("basic.ack", self.inner.ack(multiple)).await {
+            debug!(%error, "ack not sent; the broker will redeliver");
+        }
+    }
+
     /// Hands the message back to the queue for another consumer.
     pub async fn requeue(&self) {
         let options = BasicNackOptions {

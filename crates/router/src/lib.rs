@@ -33,13 +33,17 @@ pub struct RouterOptions {
     pub prefetch: u16,
     /// Events handled together at most.
     pub batch_size: usize,
+    /// Consumers of the normal lane, each with its own batches, so that one
+    /// batch's round trips overlap another's.
+    pub consumers: usize,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
         RouterOptions {
-            prefetch: 256,
-            batch_size: 200,
+            prefetch: 512,
+            batch_size: 400,
+            consumers: 2,
         }
     }
 }
@@ -75,15 +79,19 @@ impl Router {
         }
     }
 
-    /// Routes until `shutdown`, the priority lane (critical events) and the
-    /// rest each in their own loop; the batch in hand is finished first.
+    /// Routes until `shutdown`: the priority lane (critical events) in a loop of
+    /// its own, the rest in `consumers` loops; the batch in hand is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
         let topology = self.publisher.broker().topology().clone();
-        let critical = self.clone();
-        tokio::join!(
-            self.lane(topology.router_queue(), shutdown.clone()),
-            critical.lane(topology.critical_router_queue(), shutdown),
+        let mut lanes = tokio::task::JoinSet::new();
+        lanes.spawn(
+            self.clone()
+                .lane(topology.critical_router_queue(), shutdown.clone()),
         );
+        for _ in 0..self.options.consumers.max(1) {
+            lanes.spawn(self.clone().lane(topology.router_queue(), shutdown.clone()));
+        }
+        while lanes.join_next().await.is_some() {}
         info!("router stopped");
     }
 
@@ -96,8 +104,9 @@ impl Router {
             batch.extend(sub.ready(self.options.batch_size.saturating_sub(1)));
             match self.route(&batch, sub.queue()).await {
                 Ok(()) => {
-                    for d in &batch {
-                        d.ack().await;
+                    // Batches are settled in order, so one frame acks the whole batch.
+                    if let Some(last) = batch.last() {
+                        last.ack_up_to().await;
                     }
                 }
                 Err(handback) => {

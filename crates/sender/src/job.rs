@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use herald_channels::{Delivery as Target, DeliveryError, NotifierConfig, SendContext};
 use herald_model::{DeliveryJob, Span};
 use herald_queue::Delivery;
-use herald_store::{Claim, Claimed, StoreError};
+use herald_store::{Claim, Claimed, LeaseRequest, Sent, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -59,7 +59,7 @@ impl Worker {
         let token = Uuid::now_v7();
         let lease = self.options.timeout + LEASE_MARGIN;
         let kind = delivery.routing_key().to_owned();
-        match self.store.claim(job.notification_id, token, lease).await {
+        match self.claim(job.notification_id, token, lease).await {
             Ok(Claim::Claimed(claimed)) => {
                 let held = Lease { token, job: &job };
                 self.deliver(&delivery, held, claimed, shutdown).await;
@@ -199,7 +199,6 @@ impl Worker {
         if n > 1 || cx.timeout > self.options.timeout {
             let lease = cx.timeout + LEASE_MARGIN;
             match self
-                .store
                 .claim(held.job.notification_id, held.token, lease)
                 .await
             {
@@ -225,6 +224,21 @@ impl Worker {
         result.map_err(AttemptError::Delivery)
     }
 
+    /// Leases a notification, in the next claim batch.
+    async fn claim(
+        &self,
+        notification_id: Uuid,
+        token: Uuid,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let request = LeaseRequest {
+            notification_id,
+            token,
+            lease,
+        };
+        self.claims.call(request).await
+    }
+
     /// The notifier's settings, unsealed and parsed; an error is permanent.
     fn settings(&self, claimed: &Claimed) -> Result<NotifierConfig, String> {
         let mut config = claimed.config.clone();
@@ -246,7 +260,10 @@ impl Worker {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
         let recorded = self
             .persist("record a sent notification", shutdown, || {
-                self.store.record_sent(job.notification_id, attempts)
+                self.sent.call(Sent {
+                    notification_id: job.notification_id,
+                    attempts,
+                })
             })
             .await;
         if !recorded {

@@ -16,6 +16,7 @@
 //!
 //! It does not route events and does not replay failures.
 
+mod batch;
 mod deferrer;
 mod job;
 mod limits;
@@ -29,13 +30,14 @@ use herald_metrics::Metrics;
 use herald_model::DeliveryJob;
 use herald_model::SecretKey;
 use herald_queue::{Delivery, Publisher, Subscription};
-use herald_store::Store;
+use herald_store::{Claim, LeaseRequest, Sent, Store};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::batch::Batcher;
 use crate::deferrer::Deferral;
 use crate::limits::{Held, InFlight, Share};
 
@@ -67,9 +69,9 @@ pub struct SenderOptions {
 impl Default for SenderOptions {
     fn default() -> Self {
         SenderOptions {
-            concurrency: 64,
-            per_notifier: 16,
-            prefetch: 128,
+            concurrency: 256,
+            per_notifier: 128,
+            prefetch: 512,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             max_replays: 10,
@@ -92,6 +94,8 @@ struct Worker {
     metrics: Arc<Metrics>,
     options: SenderOptions,
     in_flight: Arc<InFlight>,
+    claims: Batcher<LeaseRequest, Claim>,
+    sent: Batcher<Sent, ()>,
     deferrals: mpsc::UnboundedSender<Deferral>,
     database_down: AtomicBool,
 }
@@ -105,7 +109,20 @@ impl Sender {
         options: SenderOptions,
     ) -> Sender {
         let (to_defer, deferrals) = mpsc::unbounded_channel();
+        let claiming = store.clone();
+        let recording = store.clone();
         let worker = Worker {
+            claims: Batcher::spawn(move |requests| {
+                let store = claiming.clone();
+                async move { store.claim_many(&requests).await }
+            }),
+            sent: Batcher::spawn(move |sent| {
+                let store = recording.clone();
+                async move {
+                    store.record_sent_many(&sent).await?;
+                    Ok(vec![(); sent.len()])
+                }
+            }),
             store,
             publisher,
             key,

@@ -1,12 +1,30 @@
 //! The sender's side: lease a notification, record how its delivery ended.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio_postgres::Row;
 
 use herald_model::{FailureStatus, NotificationStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
+
+/// A lease wanted: on this notification, for the holder of this token, this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRequest {
+    pub notification_id: Uuid,
+    pub token: Uuid,
+    pub lease: Duration,
+}
+
+/// A delivery that was sent, after this many attempts in its round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub notification_id: Uuid,
+    pub attempts: i32,
+}
 
 /// What a sender may do with a delivery job.
 #[derive(Debug)]
@@ -32,8 +50,31 @@ pub struct Claimed {
     pub attempts: i32,
 }
 
-fn seconds(d: Duration) -> f64 {
-    d.as_secs_f64()
+/// The answer to one lease request, from the row the claim statement returned.
+fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
+    let state: NotificationStatus = parse(row.get("status"))?;
+    if state != NotificationStatus::Pending {
+        return Ok(Claim::Done(state));
+    }
+    let (Some(name), Some(kind), Some(config)) =
+        (row.get("name"), row.get("kind"), row.get("config"))
+    else {
+        return Ok(Claim::NotifierGone {
+            notifier_id: row.get("notifier_id"),
+        });
+    };
+    let owner: Option<Uuid> = row.get("lease_owner_token");
+    if owner != Some(token) {
+        return Ok(Claim::Leased {
+            until: row.get("lease_until"),
+        });
+    }
+    Ok(Claim::Claimed(Claimed {
+        notifier_name: name,
+        kind,
+        config,
+        attempts: row.get("attempts"),
+    }))
 }
 
 /// A status column read back into its enum.
@@ -42,93 +83,82 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T,
 }
 
 impl Store {
-    /// Leases a pending notification to the holder of `token` for `lease`, or
-    /// says why not. The same token renews its own lease.
+    /// Leases pending notifications, each to the holder of its token for its
+    /// lease, or says why not; answers in the order of `requests`. The same
+    /// token renews its own lease. Many requests make one statement.
     ///
-    /// The statement selects the row by id alone and decides in `CASE` whether
-    /// to take it: a row that a replay is changing is locked, so the statement
+    /// The statement selects rows by id alone and decides in `CASE` whether to
+    /// take each: a row that a replay is changing is locked, so the statement
     /// waits for that commit and judges the committed row. (With the status in
     /// the `WHERE` clause, READ COMMITTED would skip the row as it was in the
     /// snapshot, and drop a replayed job that arrived before the commit.)
-    pub async fn claim(
-        &self,
-        notification_id: Uuid,
-        token: Uuid,
-        lease: Duration,
-    ) -> Result<Claim, StoreError> {
+    pub async fn claim_many(&self, requests: &[LeaseRequest]) -> Result<Vec<Claim>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
                 "UPDATE notifications n
                  SET lease_owner = CASE WHEN n.status = 'pending'
-                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
-                                        THEN $2 ELSE n.lease_owner END,
+                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = c.token)
+                                        THEN c.token ELSE n.lease_owner END,
                      lease_until = CASE WHEN n.status = 'pending'
-                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $2)
-                                        THEN now() + $3::float8 * interval '1 second' ELSE n.lease_until END
-                 WHERE n.id = $1
-                 RETURNING n.status, n.lease_owner = $2 AS claimed, n.lease_until, n.notifier_id, n.attempts,
+                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = c.token)
+                                        THEN now() + c.secs * interval '1 second' ELSE n.lease_until END
+                 FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
+                 WHERE n.id = c.id
+                 RETURNING n.id, n.status, n.lease_owner AS lease_owner_token, n.lease_until, n.notifier_id, n.attempts,
                            (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
                            (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
                            (SELECT config FROM notifiers WHERE id = n.notifier_id) AS config",
             )
             .await
             .map_err(StoreError::query("prepare claim"))?;
-        let Some(row) = client
-            .query_opt(&stmt, &[&notification_id, &token, &seconds(lease)])
+        let ids: Vec<Uuid> = requests.iter().map(|r| r.notification_id).collect();
+        let tokens: Vec<Uuid> = requests.iter().map(|r| r.token).collect();
+        let secs: Vec<f64> = requests.iter().map(|r| r.lease.as_secs_f64()).collect();
+        let rows = client
+            .query(&stmt, &[&ids, &tokens, &secs])
             .await
-            .map_err(StoreError::query("claim"))?
-        else {
-            return Ok(Claim::Unknown);
-        };
-        let state: NotificationStatus = parse(row.get("status"))?;
-        if state != NotificationStatus::Pending {
-            return Ok(Claim::Done(state));
+            .map_err(StoreError::query("claim"))?;
+        // Two copies of one job in a batch update the row once: the copy whose
+        // token did not win sees the row as leased by the other.
+        let mut by_id: HashMap<Uuid, &Row> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            by_id.insert(row.get("id"), row);
         }
-        let (Some(name), Some(kind), Some(config)) =
-            (row.get("name"), row.get("kind"), row.get("config"))
-        else {
-            return Ok(Claim::NotifierGone {
-                notifier_id: row.get("notifier_id"),
-            });
-        };
-        if !row.get::<_, bool>("claimed") {
-            return Ok(Claim::Leased {
-                until: row.get("lease_until"),
-            });
-        }
-        Ok(Claim::Claimed(Claimed {
-            notifier_name: name,
-            kind,
-            config,
-            attempts: row.get("attempts"),
-        }))
+        requests
+            .iter()
+            .map(|r| match by_id.get(&r.notification_id) {
+                None => Ok(Claim::Unknown),
+                Some(row) => claim_of(row, r.token),
+            })
+            .collect()
     }
 
-    /// Records a delivery as sent, whoever holds the lease: it was sent. A failure
-    /// that was being replayed is resolved by it.
-    pub async fn record_sent(
-        &self,
-        notification_id: Uuid,
-        attempts: i32,
-    ) -> Result<(), StoreError> {
+    /// Records deliveries as sent, whoever holds the lease: they were sent. A
+    /// failure that was being replayed is resolved by it. One statement for all.
+    pub async fn record_sent_many(&self, sent: &[Sent]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "WITH n AS (
-                    UPDATE notifications
-                    SET status = 'sent', attempts = attempts + $2, sent_at = now(), updated_at = now(),
+                "WITH s AS (
+                    SELECT * FROM unnest($1::uuid[], $2::int[]) AS s(id, attempts)
+                 ), n AS (
+                    UPDATE notifications n
+                    SET status = 'sent', attempts = n.attempts + s.attempts, sent_at = now(), updated_at = now(),
                         lease_owner = NULL, lease_until = NULL
-                    WHERE id = $1 AND status = 'pending'
-                    RETURNING id
+                    FROM s
+                    WHERE n.id = s.id AND n.status = 'pending'
+                    RETURNING n.id
                  )
                  UPDATE failures SET status = 'resolved'
                  WHERE notification_id IN (SELECT id FROM n) AND status IN ('replaying', 'pending', 'dead')",
             )
             .await
             .map_err(StoreError::query("prepare record sent"))?;
+        let ids: Vec<Uuid> = sent.iter().map(|s| s.notification_id).collect();
+        let attempts: Vec<i32> = sent.iter().map(|s| s.attempts).collect();
         client
-            .execute(&stmt, &[&notification_id, &attempts])
+            .execute(&stmt, &[&ids, &attempts])
             .await
             .map_err(StoreError::query("record sent"))?;
         Ok(())

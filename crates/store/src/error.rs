@@ -33,6 +33,12 @@ pub enum StoreError {
     },
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// One statement made for many callers failed; each gets this copy.
+    #[error("{0}")]
+    Shared(String),
+    /// Lost a race with another transaction (a deadlock); trying again succeeds.
+    #[error("the database refused `{0}` for now (a conflicting transaction); try again")]
+    Transient(&'static str),
 }
 
 impl StoreError {
@@ -40,10 +46,29 @@ impl StoreError {
         matches!(self, StoreError::Unavailable(_))
     }
 
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+
+    /// A copy for every caller that shared one failed statement.
+    pub fn shared(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Transient(op) => StoreError::Transient(op),
+            other => StoreError::Shared(other.to_string()),
+        }
+    }
+
     pub(crate) fn query(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
         move |source| {
+            let conflict = [
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+            ];
             if lost_connection(&source) {
                 StoreError::Unavailable(format!("{op}: {source}"))
+            } else if source.code().is_some_and(|c| conflict.contains(c)) {
+                StoreError::Transient(op)
             } else {
                 StoreError::Query { op, source }
             }

@@ -23,7 +23,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tracing::info;
 
-pub use delivery::{Claim, Claimed};
+pub use delivery::{Claim, Claimed, LeaseRequest, Sent};
 pub use error::StoreError;
 pub use failures::{FailureFilter, ReplayJob, ReplayOutcome, ReplaySelection};
 pub use notifications::NotificationFilter;

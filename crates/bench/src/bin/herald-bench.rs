@@ -108,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
     let raw = if args.no_raw {
         None
     } else {
-        Some(herald_bench::raw::measure(AMQP, &sink, args.events, "/raw").await?)
+        // As many messages as Herald made deliveries, each one POST.
+        let messages = run["deliveries"].as_u64().unwrap_or(0) as usize;
+        Some(herald_bench::raw::measure(AMQP, &sink, messages, "/raw").await?)
     };
     let mut line = run;
     if let Some(raw) = raw {

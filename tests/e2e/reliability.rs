@@ -346,3 +346,35 @@ async fn quorum_queues_carry_events_end_to_end() {
         .await[0];
     app.wait_notification(event, hook, "sent", SOON).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_event_overtakes_a_backlog_of_others_to_the_same_notifier() {
+    // One delivery at a time to a notifier, 100 ms each: 40 events queue up.
+    let app = spawn_app_with(&[("HERALD_SENDER_PER_NOTIFIER", "1")]).await;
+    let sink = HttpSink::start().await;
+    sink.set(Behaviour::Delay(100));
+    let hook = app.webhook("busy", &sink.url("/busy"), json!({})).await;
+    app.rule(json!({"notifiers": [hook]})).await;
+    let backlog: Vec<_> = (0..40)
+        .map(|i| json!({"source": "batch", "category": "job", "kind": "succeeded", "title": format!("routine {i}")}))
+        .collect();
+    app.publish(json!(backlog)).await;
+    sink.wait_delivered("/busy", 1, SOON).await;
+    let alert = app
+        .publish(json!({"source": "billing", "category": "spending", "severity": "critical", "title": "alert"}))
+        .await[0];
+    app.wait_notification(alert, hook, "sent", SOON).await;
+    let order: Vec<String> = sink
+        .delivered("/busy")
+        .iter()
+        .map(|r| r.json()["event"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    let position = order.iter().position(|t| t == "alert").unwrap();
+    assert!(
+        position < 10,
+        "the critical event was delivery {position} of {}: {order:?}",
+        order.len()
+    );
+    sink.wait_delivered("/busy", 41, Duration::from_secs(30))
+        .await;
+}

@@ -80,6 +80,13 @@ impl Default for SenderOptions {
     }
 }
 
+/// One queue a sender consumes, and the slots its deliveries take.
+struct Lane {
+    queue: String,
+    critical: bool,
+    slots: Arc<Semaphore>,
+}
+
 pub struct Sender {
     worker: Arc<Worker>,
     deferrals: mpsc::UnboundedReceiver<Deferral>,
@@ -142,7 +149,10 @@ impl Sender {
     /// Delivers until `shutdown`, then waits up to the shutdown timeout for
     /// deliveries in flight; what is still unfinished goes back to the queue.
     pub async fn run(self, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.worker.options.concurrency.max(1)));
+        let concurrency = self.worker.options.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        // Critical jobs have slots of their own: they never wait behind a backlog.
+        let critical_slots = Arc::new(Semaphore::new((concurrency / 8).max(4)));
         let tracker = TaskTracker::new();
         let stop_deferring = CancellationToken::new();
         let deferrer = tokio::spawn(deferrer::run(
@@ -152,21 +162,28 @@ impl Sender {
             stop_deferring.clone(),
         ));
         let topology = self.worker.publisher.broker().topology().clone();
-        let queues = topology.kinds().iter().flat_map(|kind| {
+        let lanes = topology.kinds().iter().flat_map(|kind| {
             [
-                topology.delivery_queue(kind),
-                topology.critical_delivery_queue(kind),
+                Lane {
+                    queue: topology.delivery_queue(kind),
+                    critical: false,
+                    slots: slots.clone(),
+                },
+                Lane {
+                    queue: topology.critical_delivery_queue(kind),
+                    critical: true,
+                    slots: critical_slots.clone(),
+                },
             ]
         });
-        let consumers: Vec<_> = queues
-            .map(|queue| {
-                info!(%queue, "sender consuming");
-                tokio::spawn(self.worker.clone().consume(
-                    queue,
-                    slots.clone(),
-                    tracker.clone(),
-                    shutdown.clone(),
-                ))
+        let consumers: Vec<_> = lanes
+            .map(|lane| {
+                info!(queue = %lane.queue, "sender consuming");
+                tokio::spawn(
+                    self.worker
+                        .clone()
+                        .consume(lane, tracker.clone(), shutdown.clone()),
+                )
             })
             .collect();
         let mut subscriptions = Vec::new();
@@ -196,11 +213,15 @@ impl Sender {
 impl Worker {
     async fn consume(
         self: Arc<Self>,
-        queue: String,
-        slots: Arc<Semaphore>,
+        lane: Lane,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) -> Subscription {
+        let Lane {
+            queue,
+            critical,
+            slots,
+        } = lane;
         let broker = self.publisher.broker().clone();
         let mut sub = Subscription::new(broker, queue.clone(), self.options.prefetch);
         while let Some(delivery) = sub.next(&shutdown).await {
@@ -229,7 +250,7 @@ impl Worker {
             // One task per job, bounded by the prefetch: a job waiting for its
             // notifier's share holds no slot and blocks no other notifier.
             tracker.spawn(async move {
-                let Some((share, delivery)) = worker.share(delivery, job.notifier_id, &shutdown).await else {
+                let Some((share, delivery)) = worker.share(delivery, job.notifier_id, critical, &shutdown).await else {
                     return;
                 };
                 let permit = tokio::select! {
@@ -250,10 +271,11 @@ impl Worker {
         &self,
         delivery: Delivery,
         notifier: Uuid,
+        urgent: bool,
         shutdown: &CancellationToken,
     ) -> Option<(Held, Delivery)> {
         loop {
-            match self.in_flight.try_hold(notifier) {
+            match self.in_flight.try_hold(notifier, urgent) {
                 Share::Held(held) => return Some((held, delivery)),
                 Share::Defer(wait) => {
                     self.defer(delivery, wait);

@@ -63,11 +63,13 @@ impl InFlight {
         })
     }
 
-    pub(crate) fn try_hold(self: &Arc<Self>, notifier: Uuid) -> Share {
-        self.try_hold_at(notifier, Instant::now())
+    /// A slot for a job of `notifier`. An `urgent` job (a critical event) never
+    /// queues behind a healthy notifier's backlog: it may go over the cap.
+    pub(crate) fn try_hold(self: &Arc<Self>, notifier: Uuid, urgent: bool) -> Share {
+        self.try_hold_at(notifier, urgent, Instant::now())
     }
 
-    fn try_hold_at(self: &Arc<Self>, notifier: Uuid, now: Instant) -> Share {
+    fn try_hold_at(self: &Arc<Self>, notifier: Uuid, urgent: bool, now: Instant) -> Share {
         let mut all = self.notifiers.lock().expect("the lock is never poisoned");
         let n = all.entry(notifier).or_default();
         if n.running.len() >= self.cap {
@@ -77,7 +79,9 @@ impl InFlight {
             if n.running.iter().any(|(_, started)| now - *started > SLOW) {
                 return Share::Defer(SLOW_WAIT);
             }
-            return Share::Wait(n.freed.clone());
+            if !urgent {
+                return Share::Wait(n.freed.clone());
+            }
         }
         let handle = n.next_handle;
         n.next_handle += 1;
@@ -131,39 +135,63 @@ mod tests {
     fn a_healthy_notifier_at_its_cap_waits_for_its_own_slots() {
         let limits = InFlight::new(2);
         let now = Instant::now();
-        let a = held(limits.try_hold_at(BUSY, now));
-        let _b = held(limits.try_hold_at(BUSY, now));
-        assert!(matches!(limits.try_hold_at(BUSY, now), Share::Wait(_)));
+        let a = held(limits.try_hold_at(BUSY, false, now));
+        let _b = held(limits.try_hold_at(BUSY, false, now));
         assert!(matches!(
-            limits.try_hold_at(Uuid::from_u128(2), now),
+            limits.try_hold_at(BUSY, false, now),
+            Share::Wait(_)
+        ));
+        assert!(matches!(
+            limits.try_hold_at(Uuid::from_u128(2), false, now),
             Share::Held(_)
         ));
         drop(a);
-        assert!(matches!(limits.try_hold_at(BUSY, now), Share::Held(_)));
+        assert!(matches!(
+            limits.try_hold_at(BUSY, false, now),
+            Share::Held(_)
+        ));
+    }
+
+    #[test]
+    fn an_urgent_job_passes_a_healthy_notifiers_backlog_but_not_a_failing_one() {
+        let limits = InFlight::new(1);
+        let now = Instant::now();
+        let _a = held(limits.try_hold_at(BUSY, false, now));
+        assert!(matches!(
+            limits.try_hold_at(BUSY, true, now),
+            Share::Held(_)
+        ));
+        limits.failed(BUSY);
+        assert!(matches!(
+            limits.try_hold_at(BUSY, true, now),
+            Share::Defer(_)
+        ));
     }
 
     #[test]
     fn a_slow_notifier_at_its_cap_defers_briefly() {
         let limits = InFlight::new(1);
         let start = Instant::now();
-        let _a = held(limits.try_hold_at(BUSY, start));
+        let _a = held(limits.try_hold_at(BUSY, false, start));
         let later = start + SLOW + Duration::from_millis(1);
-        assert!(matches!(limits.try_hold_at(BUSY, later), Share::Defer(d) if d == SLOW_WAIT));
+        assert!(
+            matches!(limits.try_hold_at(BUSY, false, later), Share::Defer(d) if d == SLOW_WAIT)
+        );
     }
 
     #[test]
     fn a_failing_notifier_at_its_cap_defers_longer() {
         let limits = InFlight::new(1);
         limits.failed(BUSY);
-        let _a = held(limits.try_hold(BUSY));
-        assert!(matches!(limits.try_hold(BUSY), Share::Defer(d) if d == FAILING_WAIT));
+        let _a = held(limits.try_hold(BUSY, false));
+        assert!(matches!(limits.try_hold(BUSY, false), Share::Defer(d) if d == FAILING_WAIT));
     }
 
     #[tokio::test]
     async fn a_freed_slot_wakes_a_waiting_job() {
         let limits = InFlight::new(1);
-        let a = held(limits.try_hold(BUSY));
-        let Share::Wait(freed) = limits.try_hold(BUSY) else {
+        let a = held(limits.try_hold(BUSY, false));
+        let Share::Wait(freed) = limits.try_hold(BUSY, false) else {
             panic!("expected to wait")
         };
         let waiting = tokio::spawn(async move { freed.notified().await });
@@ -172,13 +200,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(matches!(limits.try_hold(BUSY), Share::Held(_)));
+        assert!(matches!(limits.try_hold(BUSY, false), Share::Held(_)));
     }
 
     #[test]
     fn released_notifiers_leave_no_entry_behind() {
         let limits = InFlight::new(1);
-        drop(limits.try_hold(Uuid::from_u128(7)));
+        drop(limits.try_hold(Uuid::from_u128(7), false));
         assert!(limits.notifiers.lock().unwrap().is_empty());
     }
 }

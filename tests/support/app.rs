@@ -137,13 +137,6 @@ impl TestApp {
             .collect()
     }
 
-    /// Stops everything started, waiting for each role to finish.
-    pub async fn stop(mut self) {
-        for running in self.running.drain(..) {
-            running.stop().await;
-        }
-    }
-
     async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let response = request.send().await.expect("the API answers");
         let status = response.status();

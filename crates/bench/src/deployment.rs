@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -196,9 +196,5 @@ impl Deployment {
             ))
             .status()
             .await;
-    }
-
-    pub fn binary(&self) -> &Path {
-        &self.binary
     }
 }

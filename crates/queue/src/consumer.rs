@@ -6,7 +6,7 @@ use futures::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -22,10 +22,6 @@ pub struct Delivery {
 impl Delivery {
     pub fn body(&self) -> &[u8] {
         &self.inner.data
-    }
-
-    pub fn redelivered(&self) -> bool {
-        self.inner.redelivered
     }
 
     pub fn routing_key(&self) -> &str {
@@ -46,16 +42,6 @@ impl Delivery {
             .message_id()
             .as_ref()
             .map(|c| c.to_string())
-    }
-
-    /// A header's value as text, if it is a string.
-    pub fn header(&self, name: &str) -> Option<String> {
-        let headers = self.inner.properties.headers().as_ref()?;
-        match headers.inner().get(name)? {
-            AMQPValue::LongString(s) => Some(s.to_string()),
-            AMQPValue::ShortString(s) => Some(s.to_string()),
-            _ => None,
-        }
     }
 
     /// A failed ack is only logged: the broker redelivers what it never saw acked,

@@ -103,10 +103,6 @@ impl Topology {
         self
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub fn kinds(&self) -> &[String] {
         &self.kinds
     }

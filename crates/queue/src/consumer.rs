@@ -109,7 +109,10 @@ impl Subscription {
             let generation = self.channel.as_ref().map_or(0, |(g, _)| *g);
             let broker = self.broker.clone();
             let consumer = self.consumer.as_mut()?;
+            // Shutdown first: at shutdown the connection goes too, and that is no reason to resubscribe.
             tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return None,
                 item = consumer.next() => match item {
                     Some(Ok(inner)) => return Some(Delivery { inner }),
                     Some(Err(error)) => {
@@ -126,7 +129,6 @@ impl Subscription {
                     self.consumer = None;
                     self.channel = None;
                 }
-                () = shutdown.cancelled() => return None,
             }
         }
     }

@@ -5,6 +5,7 @@
 mod support;
 
 mod delivery;
+mod email;
 mod events;
 mod failures;
 mod notifiers;

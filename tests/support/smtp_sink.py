@@ -1,17 +1,27 @@
 """A real SMTP server for Herald's tests (aiosmtpd).
 
 Prints {"port": N} once listening, then one JSON line per message received,
-with the envelope and the parsed (decoded) headers and body. Recipients whose
-local part starts with "bounce" are refused with 550, "busy" with 451, so tests
-can see how Herald classifies SMTP errors.
+with the envelope, the parsed (decoded) headers and body, and the login that
+authenticated, if any. Recipients whose local part starts with "bounce" are
+refused with 550, "busy" with 451, so tests can see how Herald classifies SMTP
+errors.
+
+Options: --starttls CERT KEY (STARTTLS required), --tls CERT KEY (implicit
+TLS), --auth USER:PASSWORD (AUTH required; the only accepted login).
 """
+import argparse
 import asyncio
 import email
 import email.policy
 import json
+import ssl
 import sys
+import warnings
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+# aiosmtpd warns about an attribute it sets itself on every login.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 class Handler:
@@ -37,20 +47,45 @@ class Handler:
             "message_id": str(msg["Message-ID"] or ""),
             "content_type": msg.get_content_type(),
             "body": body.get_content() if body is not None else "",
+            "login": session.auth_data if isinstance(session.auth_data, str) else None,
         }), flush=True)
         return "250 OK"
 
 
-async def main():
+def authenticator(expected):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login.decode(), auth_data.password.decode()) == expected
+        return AuthResult(success=ok, handled=False, auth_data=auth_data.login.decode() if ok else None)
+    return check
+
+
+async def main(args):
+    context = None
+    cert = args.starttls or args.tls
+    if cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*cert)
+    options = {"hostname": "herald-test-smtp"}
+    if args.starttls:
+        options.update(tls_context=context, require_starttls=True)
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+        options.update(authenticator=authenticator((user, password)), auth_required=True,
+                       auth_require_tls=bool(cert))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(Handler(), hostname="herald-test-smtp"), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(Handler(), **options), "127.0.0.1", 0,
+                                      ssl=context if args.tls else None)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--auth")
     try:
-        asyncio.run(main())
+        asyncio.run(main(parser.parse_args()))
     except KeyboardInterrupt:
         sys.exit(0)

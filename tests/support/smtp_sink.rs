@@ -22,6 +22,8 @@ pub struct Mail {
     pub message_id: String,
     pub content_type: String,
     pub body: String,
+    /// The login that authenticated, with `--auth`.
+    pub login: Option<String>,
 }
 
 pub struct SmtpSink {
@@ -32,12 +34,18 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        SmtpSink::start_with(&[]).await
+    }
+
+    /// With the sink's options: `--starttls CERT KEY`, `--tls CERT KEY`, `--auth USER:PASS`.
+    pub async fn start_with(options: &[&str]) -> SmtpSink {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/smtp_sink.py");
         // ops/test.sh points this at a Python that has aiosmtpd.
         let python = std::env::var("HERALD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let mut child = Command::new(python)
             .arg(&script)
+            .args(options)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -35,6 +35,14 @@ pub struct Config {
     pub cc: Vec<String>,
     #[serde(default)]
     pub subject_prefix: String,
+    /// Check the server's certificate (`starttls` and `tls`). Turn off only for
+    /// a server with a self-signed certificate on a network you trust.
+    #[serde(default = "verify_by_default")]
+    pub tls_verify: bool,
+}
+
+fn verify_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -77,8 +85,11 @@ impl Config {
         let tls = match self.security {
             Security::None => Tls::None,
             Security::Starttls | Security::Tls => {
-                let params =
-                    TlsParameters::new(self.host.clone()).map_err(|source| EmailError::Tls {
+                let params = TlsParameters::builder(self.host.clone())
+                    .dangerous_accept_invalid_certs(!self.tls_verify)
+                    .dangerous_accept_invalid_hostnames(!self.tls_verify)
+                    .build()
+                    .map_err(|source| EmailError::Tls {
                         host: self.host.clone(),
                         source,
                     })?;
@@ -99,6 +110,28 @@ impl Config {
         }
         Ok(builder.build())
     }
+}
+
+/// Whether the TLS handshake failed on the server's certificate. lettre calls
+/// that a connection error; the rustls error sits inside an `io::Error`,
+/// whose `source()` skips it, so each link is opened with `get_ref`.
+fn untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut link = Some(error);
+    while let Some(e) = link {
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        let tls = inner
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+            .or_else(|| e.downcast_ref());
+        if matches!(tls, Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        link = inner
+            .map(|i| i as &(dyn std::error::Error + 'static))
+            .or_else(|| e.source());
+    }
+    false
 }
 
 fn mailbox(field: String, text: &str) -> Result<Mailbox, FieldError> {
@@ -178,8 +211,14 @@ impl Channel for Config {
 
     fn classify(error: &EmailError) -> Disposition {
         match error {
-            // 5xx replies and refusals by the client itself will not change on a retry.
-            EmailError::Smtp { source, .. } if source.is_permanent() || source.is_client() => {
+            // 5xx replies, refusals by the client itself and certificates it does not
+            // trust will not change on a retry.
+            EmailError::Smtp { source, .. }
+                if source.is_permanent()
+                    || source.is_client()
+                    || source.is_tls()
+                    || untrusted_certificate(source) =>
+            {
                 Disposition::Permanent
             }
             EmailError::Tls { .. } => Disposition::Permanent,

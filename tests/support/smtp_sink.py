@@ -15,13 +15,13 @@ import email
 import email.policy
 import json
 import ssl
+import logging
 import sys
-import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-# aiosmtpd warns about an attribute it sets itself on every login.
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+# aiosmtpd logs a deprecation of an attribute it sets itself on every login.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 class Handler:

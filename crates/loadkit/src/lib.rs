@@ -14,7 +14,7 @@ pub mod tally;
 use std::future::Future;
 use std::time::Duration;
 
-pub use process::{HeraldProcess, cpu_seconds, rss_mib};
+pub use process::{HeraldProcess, cpu_seconds, pids_matching, rss_mib};
 pub use sink::{Behaviour, Request, Sink};
 pub use tally::{Tally, duplicates, tally};
 

@@ -27,7 +27,7 @@ use clap::{Parser, ValueEnum};
 use herald_bench::Deployment;
 use herald_bench::deployment::{self, AMQP};
 use herald_ingest::{Client, NewEvent};
-use herald_loadkit::{Sink, cpu_seconds, rss_mib};
+use herald_loadkit::{Sink, cpu_seconds, pids_matching, rss_mib};
 use herald_model::{Category, Event, Severity};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -98,12 +98,18 @@ async fn main() -> anyhow::Result<()> {
     let paths = setup(&herald, &sink, &args).await?;
     let client = Client::connect(AMQP, &prefix).await?;
 
-    let cpu_before = cpu_seconds(herald.pids()[0]);
+    let database = herald.database.clone();
+    let before = Cpu::now(herald.pids()[0], &database);
     let mut run = measure(&herald, &sink, &client, &paths, &args).await?;
-    let cpu = cpu_seconds(herald.pids()[0]) - cpu_before;
-    run["herald_cpu_seconds"] = json!(round(cpu));
-    run["herald_cpu_us_per_delivery"] =
-        json!((cpu * 1e6 / run["deliveries"].as_f64().unwrap_or(1.0)).round());
+    let used = Cpu::now(herald.pids()[0], &database).minus(&before);
+    let deliveries = run["deliveries"].as_f64().unwrap_or(1.0);
+    let per_delivery = |s: f64| (s * 1e6 / deliveries).round();
+    run["herald_cpu_seconds"] = json!(round(used.herald));
+    run["cpu_us_per_delivery"] = json!({
+        "herald": per_delivery(used.herald),
+        "postgres": per_delivery(used.postgres),
+        "rabbitmq": per_delivery(used.rabbitmq),
+    });
     run["herald_outcomes"] = outcomes(&herald).await?;
     let raw = if args.no_raw {
         None
@@ -269,6 +275,32 @@ async fn progress(sink: Arc<Sink>, paths: Vec<String>, expected: usize, pid: u32
         if done >= expected || Instant::now() > deadline {
             eprintln!();
             return peak;
+        }
+    }
+}
+
+/// CPU seconds used so far by Herald, its PostgreSQL backends and RabbitMQ.
+struct Cpu {
+    herald: f64,
+    postgres: f64,
+    rabbitmq: f64,
+}
+
+impl Cpu {
+    fn now(herald: u32, database: &str) -> Cpu {
+        let sum = |pids: Vec<u32>| pids.into_iter().map(cpu_seconds).sum();
+        Cpu {
+            herald: cpu_seconds(herald),
+            postgres: sum(pids_matching(database)),
+            rabbitmq: sum(pids_matching("beam.smp")),
+        }
+    }
+
+    fn minus(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            herald: self.herald - before.herald,
+            postgres: self.postgres - before.postgres,
+            rabbitmq: self.rabbitmq - before.rabbitmq,
         }
     }
 }

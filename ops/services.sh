@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Makes sure the services Herald needs run on loopback: PostgreSQL (trust auth
 # for the postgres user on 127.0.0.1) and RabbitMQ; with --smtp, also a Python
-# that has aiosmtpd for the test SMTP server. Installs what is missing with
-# apt-get and starts what is stopped. Prints `HERALD_TEST_PYTHON=...` last.
+# that has aiosmtpd for the test SMTP server (printed as `HERALD_TEST_PYTHON=...`
+# last); with --alertmanager, also Prometheus Alertmanager's binary for
+# herald-bench's comparison (installed only: the bench starts its own). Installs
+# what is missing with apt-get and starts what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
 want_smtp=false
-[ "${1:-}" = "--smtp" ] && want_smtp=true
+want_alertmanager=false
+for flag in "$@"; do
+  case "$flag" in
+    --smtp) want_smtp=true ;;
+    --alertmanager) want_alertmanager=true ;;
+    *) log "unknown flag $flag (known: --smtp, --alertmanager)"; exit 2 ;;
+  esac
+done
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -68,5 +77,22 @@ if $want_smtp; then
     python=/usr/bin/python3
   fi
   echo "HERALD_TEST_PYTHON=$python"
+fi
+
+# Alertmanager, for herald-bench --peer alertmanager. Debian names the binary
+# prometheus-alertmanager; the package's own service is not wanted (the bench
+# runs its own on a free port), so stop it if the install started it on :9093.
+if $want_alertmanager; then
+  if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+    apt_install prometheus-alertmanager
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus-alertmanager 2>/dev/null; then
+      log "stopping the prometheus-alertmanager service the package started"
+      as_root systemctl stop prometheus-alertmanager
+    elif [ -s /run/prometheus/prometheus-alertmanager.pid ]; then
+      log "stopping the prometheus-alertmanager daemon the package started"
+      as_root /etc/init.d/prometheus-alertmanager stop
+    fi
+  fi
+  log "Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1)"
 fi
 log "PostgreSQL and RabbitMQ are up"

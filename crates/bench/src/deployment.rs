@@ -24,7 +24,7 @@ pub struct Deployment {
 }
 
 /// A free loopback port, for a process that will bind it next.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -93,6 +93,14 @@ impl Sink {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// The requests recorded after the first `start`, in arrival order: a
+    /// watcher that remembers how many it has seen reads only what is new,
+    /// which keeps watching cheap while tens of thousands arrive.
+    pub fn requests_since(&self, start: usize) -> Vec<Request> {
+        let requests = self.state.requests.lock().unwrap();
+        requests.get(start..).unwrap_or_default().to_vec()
+    }
+
     /// How many requests to `path` were answered with a 2xx, without copying them.
     pub fn delivered_count(&self, path: &str) -> usize {
         let requests = self.state.requests.lock().unwrap();

@@ -1,7 +1,9 @@
 //! Fault tests: Herald under a RabbitMQ restart, a PostgreSQL outage, a killed
 //! or terminated sender, and a hanging endpoint, with thousands of events in
-//! flight. They stop shared services, so they run one at a time, in their own
-//! test binary (cargo runs test binaries one after another).
+//! flight. Broker and database faults hit disposable instances started for the
+//! test (`herald_loadkit::services`), never the machine's own. The tests load
+//! the machine, so they run one at a time, in their own test binary (cargo runs
+//! test binaries one after another).
 //!
 //! Each prints one line: events sent, deliveries expected, received, lost,
 //! duplicated. That line is the report, hence the printing.

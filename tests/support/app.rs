@@ -326,29 +326,29 @@ impl Drop for TestApp {
             herald_channels::KINDS,
         );
         let queues = topology.queue_names();
-        let database = self
+        let amqp_url = self.config.amqp_url.clone();
+        let (server, database) = self
             .config
             .database_url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .rsplit_once('/')
+            .map(|(server, db)| (server.to_owned(), db.to_owned()))
+            .unwrap_or_default();
         // The test's runtime is shutting down; clean up from a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(clean_up(queues, database));
+            runtime.block_on(clean_up(&amqp_url, queues, &server, &database));
         });
         let _ = cleanup.join();
     }
 }
 
-async fn clean_up(queues: Vec<String>, database: String) {
+async fn clean_up(amqp_url: &str, queues: Vec<String>, server: &str, database: &str) {
     use lapin::options::QueueDeleteOptions;
-    if let Ok(conn) =
-        lapin::Connection::connect(super::amqp::URL, lapin::ConnectionProperties::default()).await
+    let connect = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default());
+    if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connect).await
         && let Ok(ch) = conn.create_channel().await
     {
         for queue in queues {
@@ -358,8 +358,8 @@ async fn clean_up(queues: Vec<String>, database: String) {
         }
         let _ = conn.close(200, "done".into()).await;
     }
-    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-    if let Ok((client, conn)) = tokio_postgres::connect(admin, tokio_postgres::NoTls).await {
+    let admin = format!("{server}/postgres");
+    if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
         tokio::spawn(conn);
         let _ = client
             .batch_execute(&format!(

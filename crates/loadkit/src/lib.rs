@@ -8,6 +8,7 @@
 
 pub mod process;
 pub mod publish;
+pub mod services;
 pub mod sink;
 pub mod tally;
 
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use process::{HeraldProcess, cpu_seconds, pids_matching, rss_mib};
+pub use services::{PgCluster, RabbitNode};
 pub use sink::{Behaviour, Request, Sink};
 pub use tally::{Tally, duplicates, tally};
 

@@ -8,15 +8,23 @@
 //! Full batches are followed at once by the next; the schedule waits only when
 //! the table is drained.
 //!
+//! The flush role also runs the [`Scheduler`], which queues again the jobs of
+//! notifications whose moment has come (retries, jobs put aside, leases that
+//! ended).
+//!
 //! It does not deliver: senders handle a replayed job like any other.
+
+mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use herald_metrics::Metrics;
-use herald_model::{DeliveryJob, FailureStatus, ReplayedBy};
+use herald_model::{DeliveryJob, FailureStatus, JobBatch, ReplayedBy};
 use herald_queue::{Publisher, QueueError};
-use herald_store::{ReplayJob, ReplayOutcome, ReplaySelection, Store, StoreError};
+use herald_store::{ReplayOutcome, ReplaySelection, Store, StoreError, StoredJob};
+
+pub use schedule::Scheduler;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -51,6 +59,28 @@ pub async fn refresh_failures_gauge(store: &Store, metrics: &Metrics) {
                 .set(n);
         }
     }
+}
+
+/// Publishes jobs rebuilt from the database, one message per channel kind and
+/// lane; `Ok` once the broker confirmed them all.
+async fn queue_jobs(publisher: &Publisher, jobs: &[StoredJob]) -> Result<(), QueueError> {
+    let now = OffsetDateTime::now_utc();
+    let jobs = jobs.iter().map(|j| {
+        let job = DeliveryJob {
+            notification_id: j.notification_id,
+            notifier_id: j.notifier_id,
+            rule_ids: j.rule_ids.clone(),
+            routed_at: now,
+            event: j.event.clone(),
+        };
+        (j.kind.clone(), job)
+    });
+    let topology = publisher.broker().topology();
+    let messages: Vec<_> = JobBatch::group(jobs)
+        .iter()
+        .map(|b| topology.delivery_message(&b.kind, b.critical, b.encode()))
+        .collect();
+    publisher.publish(&messages).await
 }
 
 #[derive(Clone)]
@@ -107,23 +137,8 @@ impl Flusher {
         let publisher = &self.publisher;
         let outcome = self
             .store
-            .replay(selection, by, async |jobs: &[ReplayJob]| {
-                let topology = publisher.broker().topology();
-                let now = OffsetDateTime::now_utc();
-                let messages: Vec<_> = jobs
-                    .iter()
-                    .map(|j| {
-                        let job = DeliveryJob {
-                            notification_id: j.notification_id,
-                            notifier_id: j.notifier_id,
-                            routed_at: now,
-                            event: j.event.clone(),
-                        };
-                        let id = j.notification_id.to_string();
-                        topology.delivery_message(&j.kind, job.is_critical(), id, job.encode())
-                    })
-                    .collect();
-                publisher.publish(&messages).await
+            .replay(selection, by, async |jobs: &[StoredJob]| {
+                queue_jobs(publisher, jobs).await
             })
             .await?;
         match outcome {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use herald_api::{AppState, Ops};
-use herald_flush::Flusher;
+use herald_flush::{Flusher, Scheduler};
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
 use herald_queue::{Broker, Publisher, Topology};
@@ -140,6 +140,12 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
     if roles.flush {
         tasks.spawn(flusher.clone().run(config.flush_interval, shutdown.clone()));
+    }
+    // Retries and jobs put aside come back through the scheduler: every process
+    // that sends or flushes runs one, so a sender alone still retries.
+    if roles.sender || roles.flush {
+        let scheduler = Scheduler::new(store.clone(), publisher.clone(), metrics.clone());
+        tasks.spawn(scheduler.run(shutdown.clone()));
     }
 
     let ops = Ops {

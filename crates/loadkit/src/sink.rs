@@ -32,7 +32,10 @@ pub struct Request {
     /// Lower-cased names.
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+    /// When it arrived.
     pub at: Instant,
+    /// When the sink gave its answer (after any delay); `None` while it has not.
+    pub answered_at: Option<Instant>,
     /// The status the sink answered (0 if it hung).
     pub answered: u16,
 }
@@ -184,13 +187,19 @@ async fn answer(
             .collect(),
         body: body.to_vec(),
         at: Instant::now(),
+        answered_at: None,
         answered: status,
     };
-    state.requests.lock().unwrap().push(request);
+    let index = {
+        let mut requests = state.requests.lock().unwrap();
+        requests.push(request);
+        requests.len() - 1
+    };
     match behaviour {
         Behaviour::Hang => std::future::pending::<()>().await,
         Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
+    state.requests.lock().unwrap()[index].answered_at = Some(Instant::now());
     response
 }

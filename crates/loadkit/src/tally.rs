@@ -2,11 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::Sink;
+use crate::{Request, Sink};
 
 /// Deliveries of a set of events to one notifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,18 +53,19 @@ pub fn tally(sink: &Sink, path: &str, ids: &[Uuid]) -> Tally {
     }
 }
 
-/// Notification ids delivered to `path` more than once, with the arrival of
-/// their first copy.
-pub fn duplicates(sink: &Sink, path: &str) -> Vec<(String, Instant)> {
-    let mut seen: HashMap<String, (Instant, usize)> = HashMap::new();
+/// Notifications delivered to `path` more than once: the first copy of each.
+pub fn duplicates(sink: &Sink, path: &str) -> Vec<Request> {
+    let mut seen: HashMap<String, (Request, usize)> = HashMap::new();
     for r in sink.delivered(path) {
         let key = r.header("idempotency-key").unwrap_or_default().to_owned();
-        let entry = seen.entry(key).or_insert((r.at, 0));
-        entry.0 = entry.0.min(r.at);
+        let entry = seen.entry(key).or_insert_with(|| (r.clone(), 0));
+        if r.at < entry.0.at {
+            entry.0 = r;
+        }
         entry.1 += 1;
     }
-    seen.into_iter()
-        .filter(|(_, (_, n))| *n > 1)
-        .map(|(k, (at, _))| (k, at))
+    seen.into_values()
+        .filter(|(_, n)| *n > 1)
+        .map(|(first, _)| first)
         .collect()
 }

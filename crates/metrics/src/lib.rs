@@ -33,6 +33,8 @@ pub struct Metrics {
     pub replays: IntCounterVec,
     /// Completed runs of the flush job.
     pub flush_runs: IntCounter,
+    /// Jobs the scheduler queued again because their notification was due.
+    pub scheduled: IntCounter,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
 }
@@ -74,6 +76,14 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(flush_runs.clone()))
+            .expect("unique metric");
+        let scheduled = IntCounter::new(
+            "herald_scheduled_total",
+            "Jobs queued again by the scheduler: retries, jobs put aside, leases that ended.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(scheduled.clone()))
             .expect("unique metric");
         let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
             .expect("valid metric");
@@ -117,6 +127,7 @@ impl Metrics {
             failures,
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,
+            scheduled,
             broker_up,
             registry,
         })

@@ -200,18 +200,35 @@ pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, EventErro
 /// Parses one event or a JSON array of events; errors in an array are named by
 /// index (`[3].severity`).
 pub fn parse_events(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<Event>, EventError> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'[') {
-        return parse_event(bytes, now).map(|e| vec![e]);
+    let bodies = event_bodies(bytes)?;
+    let in_array = is_array(bytes);
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            parse_event(body, now).map_err(|e| match in_array {
+                true => e.within(&format!("[{i}]")),
+                false => e,
+            })
+        })
+        .collect()
+}
+
+fn is_array(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// The event bodies in a message: the message itself, or each element of a
+/// JSON array, unparsed, so that each can be read (or refused) on its own.
+pub fn event_bodies(bytes: &[u8]) -> Result<Vec<&[u8]>, EventError> {
+    if !is_array(bytes) {
+        return Ok(vec![bytes]);
     }
     let raw: Vec<&RawValue> = from_slice(bytes)?;
     if raw.is_empty() {
         return Err(FieldError::new("", "expected at least one event").into());
     }
-    raw.iter()
-        .enumerate()
-        .map(|(i, r)| parse_event(r.get().as_bytes(), now).map_err(|e| e.within(&format!("[{i}]"))))
-        .collect()
+    Ok(raw.iter().map(|r| r.get().as_bytes()).collect())
 }
 
 impl EventInput {

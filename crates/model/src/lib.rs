@@ -17,9 +17,10 @@ mod span;
 
 pub use error::{FieldError, from_value};
 pub use event::{
-    Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, parse_event, parse_events,
+    Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies, parse_event,
+    parse_events,
 };
-pub use job::DeliveryJob;
+pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
 pub use records::{
     Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
     ReplayEntry, ReplayedBy,

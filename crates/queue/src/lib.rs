@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use broker::{Broker, redact_url};
 pub use consumer::{Delivery, Subscription};
 pub use publisher::{Outgoing, Publisher};
-pub use topology::{QueueType, Topology, WAIT_TIERS};
+pub use topology::{QueueType, Topology};
 
 /// Header that carries why a message was dead-lettered.
 pub const REASON_HEADER: &str = "x-herald-reason";

@@ -155,11 +155,24 @@ impl Publisher {
         queue: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
+        self.dead_letter_part(delivery, delivery.body(), queue, reason)
+            .await
+    }
+
+    /// As [`Publisher::dead_letter`], for one part `body` of a message that
+    /// carries several (one event of an array): the other parts go on.
+    pub async fn dead_letter_part(
+        &self,
+        delivery: &Delivery,
+        body: &[u8],
+        queue: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         let topology = self.broker.topology();
         let message = Outgoing {
             exchange: topology.dead_exchange(),
             routing_key: queue.to_owned(),
-            body: delivery.body().to_vec(),
+            body: body.to_vec(),
             content_type: delivery.content_type(),
             message_id: delivery.message_id(),
             headers: vec![

@@ -7,7 +7,6 @@
 //!   any other key       -> <p>.events.unrouted (alternate exchange) -> <p>.router
 //! <p>.deliveries           direct, key <kind>  -> <p>.deliveries.<kind>
 //! <p>.deliveries.critical  direct, key <kind>  -> <p>.deliveries.<kind>.critical
-//! <p>.wait.<tier>          fanout -> <p>.deliveries.wait.<tier> (TTL 1s, 5s or 30s) -> back to <p>.deliveries
 //! <p>.dead                 topic, key <queue it came from> -> <p>.dead
 //! ```
 
@@ -19,14 +18,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
 use crate::Outgoing;
-
-/// How long a deferred job may wait: each tier is a queue whose messages all
-/// share one TTL, so a short wait never queues behind a long one.
-pub const WAIT_TIERS: [Duration; 3] = [
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-    Duration::from_secs(30),
-];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum QueueType {
@@ -61,16 +52,11 @@ pub struct Topology {
     only_if_missing: bool,
 }
 
-/// One queue: where its rejects go, how long its messages live, what feeds it.
+/// One queue: where its rejects go, what feeds it.
 struct QueueSpec {
     name: String,
     dead_letter_to: String,
-    ttl: Option<Duration>,
     bindings: Vec<(String, String)>,
-}
-
-fn tier_name(tier: Duration) -> String {
-    format!("{}s", tier.as_secs())
 }
 
 impl Topology {
@@ -127,10 +113,6 @@ impl Topology {
         format!("{}.dead", self.prefix)
     }
 
-    fn wait_exchange(&self, tier: Duration) -> String {
-        format!("{}.wait.{}", self.prefix, tier_name(tier))
-    }
-
     pub fn router_queue(&self) -> String {
         format!("{}.router", self.prefix)
     }
@@ -151,44 +133,21 @@ impl Topology {
         format!("{}.dead", self.prefix)
     }
 
-    /// An event for the events exchange, routed by `<category>.<severity>`.
-    pub fn event_message(&self, routing_key: String, id: String, body: Vec<u8>) -> Outgoing {
-        Outgoing {
-            message_id: Some(id),
-            ..Outgoing::json(self.events_exchange(), routing_key, body)
-        }
+    /// Events for the events exchange, routed by `<category>.<severity>`: one
+    /// event, or a JSON array of events that share the routing key.
+    pub fn event_message(&self, routing_key: String, body: Vec<u8>) -> Outgoing {
+        Outgoing::json(self.events_exchange(), routing_key, body)
     }
 
-    /// A delivery job for the queue of its channel `kind`, in the critical lane
+    /// Delivery jobs for the queue of their channel `kind`, in the critical lane
     /// when `critical`.
-    pub fn delivery_message(
-        &self,
-        kind: &str,
-        critical: bool,
-        id: String,
-        body: Vec<u8>,
-    ) -> Outgoing {
+    pub fn delivery_message(&self, kind: &str, critical: bool, body: Vec<u8>) -> Outgoing {
         let exchange = if critical {
             self.critical_deliveries_exchange()
         } else {
             self.deliveries_exchange()
         };
-        Outgoing {
-            message_id: Some(id),
-            ..Outgoing::json(exchange, kind.to_owned(), body)
-        }
-    }
-
-    /// A delivery job parked for about `delay` (the shortest tier that is at
-    /// least as long, else the longest), after which the broker routes it back
-    /// to the queue of its `kind`.
-    pub fn deferred_message(&self, kind: &str, body: Vec<u8>, delay: Duration) -> Outgoing {
-        let tier = WAIT_TIERS
-            .iter()
-            .copied()
-            .find(|t| *t >= delay)
-            .unwrap_or(WAIT_TIERS[WAIT_TIERS.len() - 1]);
-        Outgoing::json(self.wait_exchange(tier), kind.to_owned(), body)
+        Outgoing::json(exchange, kind.to_owned(), body)
     }
 
     fn queue_args(&self, spec: &QueueSpec) -> FieldTable {
@@ -204,13 +163,9 @@ impl Topology {
                 AMQPValue::LongString(spec.dead_letter_to.as_str().into()),
             );
         }
-        let millis =
-            |d: Duration| AMQPValue::LongLongInt(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        if let Some(ttl) = spec.ttl {
-            args.insert("x-message-ttl".into(), millis(ttl));
-        }
         if let Some(expires) = self.expires {
-            args.insert("x-expires".into(), millis(expires));
+            let millis = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(millis));
         }
         args
     }
@@ -223,13 +178,11 @@ impl Topology {
             QueueSpec {
                 name: self.dead_queue(),
                 dead_letter_to: String::new(),
-                ttl: None,
                 bindings: vec![bind(dead.clone(), "#")],
             },
             QueueSpec {
                 name: self.router_queue(),
                 dead_letter_to: dead.clone(),
-                ttl: None,
                 bindings: vec![
                     bind(events.clone(), "*.warning"),
                     bind(events.clone(), "*.info"),
@@ -239,29 +192,18 @@ impl Topology {
             QueueSpec {
                 name: self.critical_router_queue(),
                 dead_letter_to: dead.clone(),
-                ttl: None,
                 bindings: vec![bind(events, "*.critical")],
             },
         ];
-        for tier in WAIT_TIERS {
-            queues.push(QueueSpec {
-                name: format!("{}.deliveries.wait.{}", self.prefix, tier_name(tier)),
-                dead_letter_to: self.deliveries_exchange(),
-                ttl: Some(tier),
-                bindings: vec![bind(self.wait_exchange(tier), "")],
-            });
-        }
         for kind in &self.kinds {
             queues.push(QueueSpec {
                 name: self.delivery_queue(kind),
                 dead_letter_to: dead.clone(),
-                ttl: None,
                 bindings: vec![bind(self.deliveries_exchange(), kind)],
             });
             queues.push(QueueSpec {
                 name: self.critical_delivery_queue(kind),
                 dead_letter_to: dead.clone(),
-                ttl: None,
                 bindings: vec![bind(self.critical_deliveries_exchange(), kind)],
             });
         }
@@ -315,7 +257,7 @@ impl Topology {
             "alternate-exchange".into(),
             AMQPValue::LongString(self.unrouted_exchange().as_str().into()),
         );
-        let mut exchanges = vec![
+        let exchanges = vec![
             (self.events_exchange(), ExchangeKind::Topic, events_args),
             (
                 self.unrouted_exchange(),
@@ -338,13 +280,6 @@ impl Topology {
                 FieldTable::default(),
             ),
         ];
-        for tier in WAIT_TIERS {
-            exchanges.push((
-                self.wait_exchange(tier),
-                ExchangeKind::Fanout,
-                FieldTable::default(),
-            ));
-        }
         for (name, kind, args) in exchanges {
             ch.exchange_declare(name.as_str().into(), kind, options, args)
                 .await?;
@@ -390,24 +325,5 @@ mod tests {
         assert_eq!(t.dead_queue(), "herald.dead");
         assert_eq!("quorum".parse::<QueueType>(), Ok(QueueType::Quorum));
         assert!("mirrored".parse::<QueueType>().is_err());
-    }
-
-    #[test]
-    fn deferred_jobs_wait_in_the_shortest_tier_that_is_long_enough() {
-        let t = Topology::new("h", QueueType::Classic, &["webhook"]);
-        let exchange = |ms| {
-            t.deferred_message("webhook", vec![], Duration::from_millis(ms))
-                .exchange
-        };
-        assert_eq!(exchange(100), "h.wait.1s");
-        assert_eq!(exchange(1000), "h.wait.1s");
-        assert_eq!(exchange(1001), "h.wait.5s");
-        assert_eq!(exchange(20_000), "h.wait.30s");
-        assert_eq!(exchange(600_000), "h.wait.30s");
-        assert_eq!(
-            t.deferred_message("webhook", vec![], Duration::ZERO)
-                .routing_key,
-            "webhook"
-        );
     }
 }

@@ -1,25 +1,28 @@
 //! The router: consumes events, matches them against the enabled rules, records
-//! one notification per matched notifier and queues one delivery job each.
+//! one notification per matched notifier and queues their delivery jobs.
 //!
 //! Events are handled in batches of whatever has already arrived (up to
-//! `batch_size`): one statement records a batch's events and notifications, the
-//! jobs are published with confirms, and only then are the events acked. A
-//! redelivered event therefore creates nothing new; its still-pending
-//! notifications are queued again, which senders treat as harmless duplicates.
+//! `batch_size` events; a message holds one event or a JSON array of them):
+//! one statement records a batch's events and notifications, the jobs are
+//! published with confirms, one message per channel kind and lane, and only
+//! then are the events acked. A redelivered event therefore creates nothing
+//! new; its still-pending notifications are queued again, which senders treat
+//! as harmless duplicates.
 //!
-//! It does not deliver anything, and it never drops an event: invalid ones go to
-//! the dead-letter queue with the reason, and when the database or the broker is
-//! unavailable the batch is handed back to the queue.
+//! It does not deliver anything, and it never drops an event: an invalid one
+//! goes to the dead-letter queue with the reason (alone, not with the events
+//! it travelled with), and when the database or the broker is unavailable the
+//! batch is handed back to the queue.
 
 mod rules;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use herald_metrics::Metrics;
-use herald_model::{DeliveryJob, Event};
-use herald_queue::{Delivery, Publisher, QueueError, Subscription};
-use herald_store::{NewNotification, Recorded, Store, StoreError};
+use herald_model::{DeliveryJob, Event, JobBatch};
+use herald_queue::{Delivery, Outgoing, Publisher, QueueError, Subscription};
+use herald_store::{NewNotification, Recorded, Routing, Store, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -29,7 +32,7 @@ pub use rules::{RuleSet, Target};
 
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
-    /// Unacked events the broker may push ahead.
+    /// Unacked messages the broker may push ahead.
     pub prefetch: u16,
     /// Events handled together at most.
     pub batch_size: usize,
@@ -61,6 +64,37 @@ pub struct Router {
 enum Handback {
     Database(StoreError),
     Broker(QueueError),
+}
+
+/// A message taken off the queue, read: its events, and the parts that are not
+/// valid events with the reason.
+struct Incoming {
+    delivery: Delivery,
+    events: Vec<Event>,
+    invalid: Vec<(Vec<u8>, String)>,
+}
+
+impl Incoming {
+    fn read(delivery: Delivery, now: OffsetDateTime) -> Incoming {
+        let mut events = Vec::new();
+        let mut invalid = Vec::new();
+        match herald_model::event_bodies(delivery.body()) {
+            Ok(bodies) => {
+                for body in bodies {
+                    match herald_model::parse_event(body, now) {
+                        Ok(event) => events.push(event),
+                        Err(e) => invalid.push((body.to_vec(), format!("invalid event: {e}"))),
+                    }
+                }
+            }
+            Err(e) => invalid.push((delivery.body().to_vec(), format!("invalid event: {e}"))),
+        }
+        Incoming {
+            delivery,
+            events,
+            invalid,
+        }
+    }
 }
 
 impl Router {
@@ -100,18 +134,27 @@ impl Router {
         let mut sub = Subscription::new(broker, queue, self.options.prefetch);
         info!(queue = %sub.queue(), "router consuming");
         while let Some(first) = sub.next(&shutdown).await {
-            let mut batch = vec![first];
-            batch.extend(sub.ready(self.options.batch_size.saturating_sub(1)));
-            match self.route(&batch, sub.queue()).await {
+            let now = OffsetDateTime::now_utc();
+            let mut batch = vec![Incoming::read(first, now)];
+            let mut events = batch[0].events.len();
+            while events < self.options.batch_size {
+                let Some(more) = sub.ready(1).pop() else {
+                    break;
+                };
+                let more = Incoming::read(more, now);
+                events += more.events.len();
+                batch.push(more);
+            }
+            match self.route(&mut batch, sub.queue(), now).await {
                 Ok(()) => {
                     // Batches are settled in order, so one frame acks the whole batch.
                     if let Some(last) = batch.last() {
-                        last.ack_up_to().await;
+                        last.delivery.ack_up_to().await;
                     }
                 }
                 Err(handback) => {
-                    for d in &batch {
-                        d.requeue().await;
+                    for m in &batch {
+                        m.delivery.requeue().await;
                     }
                     match handback {
                         Handback::Database(error) => {
@@ -130,27 +173,27 @@ impl Router {
         sub.close().await;
     }
 
-    async fn route(&mut self, batch: &[Delivery], queue: &str) -> Result<(), Handback> {
-        let now = OffsetDateTime::now_utc();
-        let mut events: Vec<(usize, Event)> = Vec::with_capacity(batch.len());
+    async fn route(
+        &mut self,
+        batch: &mut [Incoming],
+        queue: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Handback> {
+        let mut events: Vec<(usize, Event)> = Vec::new();
         let mut seen = HashSet::new();
-        for (i, delivery) in batch.iter().enumerate() {
-            match herald_model::parse_event(delivery.body(), now) {
-                Ok(event) => {
-                    if seen.insert(event.id) {
-                        events.push((i, event));
-                    }
-                }
-                Err(error) => {
-                    self.dead_letter(delivery, queue, &format!("invalid event: {error}"))
-                        .await?
+        for (i, m) in batch.iter_mut().enumerate() {
+            for (body, reason) in &m.invalid {
+                self.dead_letter(&m.delivery, body, queue, reason).await?;
+            }
+            for event in m.events.drain(..) {
+                if seen.insert(event.id) {
+                    events.push((i, event));
                 }
             }
         }
         if events.is_empty() {
             return Ok(());
         }
-        self.refresh_rules().await?;
         let recorded = self.record(batch, queue, &mut events).await?;
         let jobs = self.jobs(&events, &recorded, now);
         self.publisher
@@ -158,43 +201,48 @@ impl Router {
             .await
             .map_err(Handback::Broker)?;
         self.count(&events, &recorded);
-        debug!(events = events.len(), jobs = jobs.len(), "routed a batch");
+        debug!(
+            events = events.len(),
+            jobs = recorded.enqueue.len(),
+            "routed a batch"
+        );
         Ok(())
     }
 
-    async fn refresh_rules(&mut self) -> Result<(), Handback> {
-        let version = self
-            .store
-            .config_version()
-            .await
-            .map_err(Handback::Database)?;
-        if version != self.rules.version() {
-            let snapshot = self
+    /// Records `events` matched against the current rules, loading the rules
+    /// again as often as they changed under the batch.
+    async fn record_current(&mut self, events: &[Event]) -> Result<Recorded, StoreError> {
+        loop {
+            let notifications = self.notifications(events);
+            match self
                 .store
-                .routing_snapshot()
-                .await
-                .map_err(Handback::Database)?;
-            self.rules = RuleSet::new(snapshot);
-            debug!(version, rules = self.rules.len(), "loaded rules");
+                .record_routing(self.rules.version(), events, &notifications)
+                .await?
+            {
+                Routing::Recorded(recorded) => return Ok(recorded),
+                Routing::Stale => {
+                    self.rules = RuleSet::new(self.store.routing_snapshot().await?);
+                    debug!(
+                        version = self.rules.version(),
+                        rules = self.rules.len(),
+                        "loaded rules"
+                    );
+                }
+            }
         }
-        Ok(())
     }
 
     /// Records the batch in one statement. If the statement fails for another
     /// reason than an unavailable database, the events are recorded one by one
     /// so that the one the database refuses is dead-lettered alone.
     async fn record(
-        &self,
-        batch: &[Delivery],
+        &mut self,
+        batch: &[Incoming],
         queue: &str,
         events: &mut Vec<(usize, Event)>,
     ) -> Result<Recorded, Handback> {
         let all: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
-        match self
-            .store
-            .record_routing(&all, &self.notifications(&all))
-            .await
-        {
+        match self.record_current(&all).await {
             Ok(recorded) => return Ok(recorded),
             Err(e) if e.is_unavailable() => return Err(Handback::Database(e)),
             Err(e) => debug!(error = %e, "batch refused; recording events one by one"),
@@ -202,12 +250,7 @@ impl Router {
         let mut merged = Recorded::default();
         let mut kept = Vec::with_capacity(events.len());
         for (i, event) in events.drain(..) {
-            let one = std::slice::from_ref(&event);
-            match self
-                .store
-                .record_routing(one, &self.notifications(one))
-                .await
-            {
+            match self.record_current(std::slice::from_ref(&event)).await {
                 Ok(r) => {
                     merged.new_events.extend(r.new_events);
                     merged.enqueue.extend(r.enqueue);
@@ -217,7 +260,9 @@ impl Router {
                 Err(e) if e.is_unavailable() => return Err(Handback::Database(e)),
                 Err(e) => {
                     let reason = format!("the database refused event {}: {e}", event.id);
-                    self.dead_letter(&batch[i], queue, &reason).await?;
+                    let body = serde_json::to_vec(&event).expect("an event is JSON");
+                    self.dead_letter(&batch[i].delivery, &body, queue, &reason)
+                        .await?;
                 }
             }
         }
@@ -244,32 +289,31 @@ impl Router {
             .collect()
     }
 
+    /// The jobs to queue, one message per channel kind and lane.
     fn jobs(
         &self,
         events: &[(usize, Event)],
         recorded: &Recorded,
         now: OffsetDateTime,
-    ) -> Vec<herald_queue::Outgoing> {
+    ) -> Vec<Outgoing> {
+        // The stored copy of an event seen before wins over this batch's.
+        let mut by_id: HashMap<Uuid, &Event> = events.iter().map(|(_, e)| (e.id, e)).collect();
+        by_id.extend(recorded.stored.iter().map(|(id, e)| (*id, e)));
+        let jobs = recorded.enqueue.iter().filter_map(|e| {
+            let event = by_id.get(&e.event_id)?;
+            let job = DeliveryJob {
+                notification_id: e.notification_id,
+                notifier_id: e.notifier_id,
+                rule_ids: e.rule_ids.clone(),
+                routed_at: now,
+                event: (*event).clone(),
+            };
+            Some((e.kind.clone(), job))
+        });
         let topology = self.publisher.broker().topology();
-        recorded
-            .enqueue
+        JobBatch::group(jobs)
             .iter()
-            .filter_map(|e| {
-                let event = recorded.stored.get(&e.event_id).or_else(|| {
-                    events
-                        .iter()
-                        .map(|(_, ev)| ev)
-                        .find(|ev| ev.id == e.event_id)
-                })?;
-                let job = DeliveryJob {
-                    notification_id: e.notification_id,
-                    notifier_id: e.notifier_id,
-                    routed_at: now,
-                    event: event.clone(),
-                };
-                let id = e.notification_id.to_string();
-                Some(topology.delivery_message(&e.kind, job.is_critical(), id, job.encode()))
-            })
+            .map(|b| topology.delivery_message(&b.kind, b.critical, b.encode()))
             .collect()
     }
 
@@ -295,15 +339,17 @@ impl Router {
         }
     }
 
+    /// Dead-letters `body`, one event (or the whole message) of `delivery`.
     async fn dead_letter(
         &self,
         delivery: &Delivery,
+        body: &[u8],
         queue: &str,
         reason: &str,
     ) -> Result<(), Handback> {
         warn!(queue, reason, "dead-lettering a message");
         self.publisher
-            .dead_letter(delivery, queue, reason)
+            .dead_letter_part(delivery, body, queue, reason)
             .await
             .map_err(Handback::Broker)?;
         self.metrics.dead_lettered.with_label_values(&[queue]).inc();

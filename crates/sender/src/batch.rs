@@ -1,19 +1,24 @@
 //! Coalesces the database work of concurrent deliveries: every request waiting
-//! when a batch starts goes into one statement, one batch at a time. A quiet
-//! system runs batches of one with no added wait; a busy one makes fewer,
-//! larger statements, so a delivery costs a fraction of a round trip and of a
-//! commit instead of a whole one.
+//! when a batch starts goes into one statement, with at most
+//! [`IN_FLIGHT`] statements running at once. A quiet system runs batches of one
+//! with no added wait; a busy one makes fewer, larger statements, so a delivery
+//! costs a fraction of a round trip and of a commit instead of a whole one. A
+//! second statement in flight keeps a request from waiting for a whole batch
+//! before its own begins: the time between an endpoint's answer and its record
+//! is the window in which a killed sender sends twice.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use herald_store::StoreError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Requests per statement at most.
 const MAX_BATCH: usize = 256;
 /// Tries of a batch that lost a deadlock to another transaction.
 const TRIES: usize = 3;
+/// Statements of one batcher running at once.
+const IN_FLIGHT: usize = 2;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -21,16 +26,40 @@ pub(crate) struct Batcher<Req, Resp> {
     requests: mpsc::UnboundedSender<(Req, Reply<Resp>)>,
 }
 
+impl<Req: Send + Sync + 'static> Batcher<Req, ()> {
+    /// Starts the batching task for a write that answers nothing per request.
+    pub(crate) fn spawn_writes<F, Fut>(write: F) -> Batcher<Req, ()>
+    where
+        F: Fn(Arc<Vec<Req>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send,
+    {
+        let write = Arc::new(write);
+        Batcher::spawn(move |reqs: Arc<Vec<Req>>| {
+            let write = write.clone();
+            async move {
+                let n = reqs.len();
+                write(reqs).await.map(|()| vec![(); n])
+            }
+        })
+    }
+}
+
 impl<Req: Send + Sync + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// Starts the batching task; `run` answers a batch in order.
     pub(crate) fn spawn<F, Fut>(run: F) -> Batcher<Req, Resp>
     where
-        F: Fn(Arc<Vec<Req>>) -> Fut + Send + 'static,
+        F: Fn(Arc<Vec<Req>>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<Resp>, StoreError>> + Send,
     {
         let (requests, mut incoming) = mpsc::unbounded_channel::<(Req, Reply<Resp>)>();
+        let run = Arc::new(run);
+        let statements = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(first) = incoming.recv().await {
+                // Requests go on gathering while both statements run.
+                let Ok(permit) = statements.clone().acquire_owned().await else {
+                    return;
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match incoming.try_recv() {
@@ -38,27 +67,11 @@ impl<Req: Send + Sync + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
                         Err(_) => break,
                     }
                 }
-                let (reqs, replies): (Vec<Req>, Vec<Reply<Resp>>) = batch.into_iter().unzip();
-                let reqs = Arc::new(reqs);
-                let mut result = run(reqs.clone()).await;
-                for _ in 1..TRIES {
-                    match &result {
-                        Err(e) if e.is_transient() => result = run(reqs.clone()).await,
-                        _ => break,
-                    }
-                }
-                match result {
-                    Ok(answers) => {
-                        for (reply, answer) in replies.into_iter().zip(answers) {
-                            let _ = reply.send(Ok(answer));
-                        }
-                    }
-                    Err(error) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(error.shared()));
-                        }
-                    }
-                }
+                let run = run.clone();
+                tokio::spawn(async move {
+                    answer(run.as_ref(), batch).await;
+                    drop(permit);
+                });
             }
         });
         Batcher { requests }
@@ -70,5 +83,34 @@ impl<Req: Send + Sync + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
         let gone = || StoreError::Unavailable("the sender is stopping".into());
         self.requests.send((request, reply)).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Runs one batch (again while it loses deadlocks) and answers each request.
+async fn answer<Req, Resp, F, Fut>(run: &F, batch: Vec<(Req, Reply<Resp>)>)
+where
+    F: Fn(Arc<Vec<Req>>) -> Fut,
+    Fut: Future<Output = Result<Vec<Resp>, StoreError>>,
+{
+    let (reqs, replies): (Vec<Req>, Vec<Reply<Resp>>) = batch.into_iter().unzip();
+    let reqs = Arc::new(reqs);
+    let mut result = run(reqs.clone()).await;
+    for _ in 1..TRIES {
+        match &result {
+            Err(e) if e.is_transient() => result = run(reqs.clone()).await,
+            _ => break,
+        }
+    }
+    match result {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        Err(error) => {
+            for reply in replies {
+                let _ = reply.send(Err(error.shared()));
+            }
+        }
     }
 }

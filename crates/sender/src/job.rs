@@ -1,121 +1,127 @@
-//! One delivery job, from lease to ack.
+//! One delivery job, from its notifier's share to its outcome.
+//!
+//! The job's message is settled as soon as the notification is leased: from
+//! then on the lease, not the message, keeps the notification from being lost
+//! (a sender that dies leaves it to the scheduler when the lease ends). One
+//! attempt is made; a retryable failure puts the notification aside until its
+//! next attempt, recorded with its error, instead of waiting here.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use herald_channels::{Delivery as Target, DeliveryError, NotifierConfig, SendContext};
 use herald_model::{DeliveryJob, Span};
-use herald_queue::Delivery;
-use herald_store::{Claim, Claimed, LeaseRequest, Sent, StoreError};
+use herald_store::{Claim, Claimed, LeaseRequest, StoreError};
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::Worker;
-use crate::deferrer::Deferral;
-use crate::retry::{self, RetryPolicy, Verdict};
+use crate::limits::Share;
+use crate::message::Part;
+use crate::retry::RetryPolicy;
 
 /// A lease outlives an attempt's timeout by this much, so that it never lapses
 /// while the attempt is still running.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
+/// How often a job waiting for its notifier's slot checks whether the notifier
+/// turned slow, in which case it is put aside.
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// A delivery job and the token of the lease taken for it.
 #[derive(Clone, Copy)]
-struct Lease<'a> {
-    token: Uuid,
-    job: &'a DeliveryJob,
+pub(crate) struct Lease<'a> {
+    pub(crate) token: Uuid,
+    pub(crate) job: &'a DeliveryJob,
 }
 
-/// How an attempt ended, if not in success.
+/// Why an attempt did not deliver.
 enum AttemptError {
     Delivery(DeliveryError),
-    /// Shutdown began: hand the job back instead of trying again.
-    Interrupted,
-    /// While this worker waited to retry, another took the notification over.
+    /// Another sender took the notification over before the attempt began.
     LostLease,
     Database(StoreError),
 }
 
-impl Verdict for AttemptError {
-    fn retry(&self) -> Option<Option<Duration>> {
-        match self {
-            AttemptError::Delivery(e) if e.retryable() => Some(e.retry_after()),
-            _ => None,
-        }
-    }
-}
-
 impl Worker {
-    pub(crate) async fn handle(
+    /// Runs one job of a message: a share of its notifier, a slot, the lease,
+    /// then the attempt. `part` is settled once the job no longer needs its
+    /// message.
+    pub(crate) async fn run(
         &self,
-        delivery: Delivery,
         job: DeliveryJob,
-        queue: &str,
+        part: Part,
+        critical: bool,
+        slots: Arc<Semaphore>,
         shutdown: &CancellationToken,
     ) {
+        let held = loop {
+            match self.in_flight.try_hold(job.notifier_id, critical) {
+                Share::Held(held) => break held,
+                Share::Defer(wait) => return self.defer(&job, part, wait).await,
+                Share::Wait(freed) => tokio::select! {
+                    () = freed.notified() => {}
+                    () = tokio::time::sleep(RECHECK) => {}
+                    () = shutdown.cancelled() => return self.hand_back(part),
+                },
+            }
+        };
+        let permit = tokio::select! {
+            permit = slots.acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = shutdown.cancelled() => return self.hand_back(part),
+        };
+        self.lease(&job, part, shutdown).await;
+        drop((held, permit));
+    }
+
+    async fn lease(&self, job: &DeliveryJob, part: Part, shutdown: &CancellationToken) {
         // Identifies this delivery's lease: another copy of the job, even in this
         // process, cannot take it while it runs.
         let token = Uuid::now_v7();
         let lease = self.options.timeout + LEASE_MARGIN;
-        let kind = delivery.routing_key().to_owned();
+        let held = Lease { token, job };
         match self.claim(job.notification_id, token, lease).await {
             Ok(Claim::Claimed(claimed)) => {
-                let held = Lease { token, job: &job };
-                self.deliver(&delivery, held, claimed, shutdown).await;
+                part.done();
+                self.deliver(held, claimed, shutdown).await;
             }
-            Ok(Claim::Done(status)) => {
-                debug!(notification = %job.notification_id, status = status.as_str(), "duplicate job dropped");
-                self.count(&kind, "duplicate");
-                delivery.ack().await;
-            }
-            Ok(Claim::Leased { until }) => {
-                let wait = (until - OffsetDateTime::now_utc())
-                    .try_into()
-                    .unwrap_or(Duration::ZERO);
-                self.defer(delivery, wait + Duration::from_millis(100));
+            Ok(Claim::Done(_) | Claim::Leased { .. } | Claim::Parked { .. }) => {
+                debug!(notification = %job.notification_id, "spare copy of a job dropped");
+                self.count(part.delivery().routing_key(), "duplicate");
+                part.done();
             }
             Ok(Claim::NotifierGone { notifier_id }) => {
                 let reason =
                     format!("notifier {notifier_id} was deleted after the event was routed");
-                let held = Lease { token, job: &job };
                 match self.persist_failure(held, 0, &reason, true, shutdown).await {
-                    true => self.dead_letter(&delivery, queue, &reason).await,
-                    false => delivery.requeue().await,
+                    true => self.dead_letter(job, part, &reason).await,
+                    false => self.hand_back(part),
                 }
             }
             Ok(Claim::Unknown) => {
                 let reason = format!("no notification {} was recorded", job.notification_id);
-                self.dead_letter(&delivery, queue, &reason).await;
+                self.dead_letter(job, part, &reason).await;
             }
-            Err(e) if e.is_unavailable() => self.hand_back_for_database(&delivery, &e).await,
+            Err(e) if e.is_unavailable() => self.database_lost(part, &e),
             Err(e) => {
-                self.dead_letter(
-                    &delivery,
-                    queue,
-                    &format!("cannot lease the notification: {e}"),
-                )
-                .await
+                let reason = format!("cannot lease the notification: {e}");
+                self.dead_letter(job, part, &reason).await;
             }
         }
     }
 
-    async fn deliver(
-        &self,
-        delivery: &Delivery,
-        held: Lease<'_>,
-        claimed: Claimed,
-        shutdown: &CancellationToken,
-    ) {
+    /// One attempt under the lease, and its outcome written.
+    async fn deliver(&self, held: Lease<'_>, claimed: Claimed, shutdown: &CancellationToken) {
         let job = held.job;
         let kind = claimed.kind.clone();
+        let made = u32::try_from(claimed.round_attempts).unwrap_or(0) + 1;
         let config = match self.settings(&claimed) {
             Ok(config) => config,
-            Err(reason) => {
-                return self
-                    .finish_failed(delivery, held, &kind, 0, &reason, shutdown)
-                    .await;
-            }
+            Err(reason) => return self.finish_failed(held, &kind, 0, &reason, shutdown).await,
         };
         let policy = RetryPolicy {
             max_elapsed: config
@@ -132,74 +138,54 @@ impl Worker {
             .options
             .timeout
             .map_or(self.options.timeout, Span::get);
-        let target = Target {
-            event: &job.event,
-            notification_id: job.notification_id,
-            notifier: &claimed.notifier_name,
-        };
-        let cx = SendContext {
-            http: &self.http,
-            timeout,
-        };
-        let (result, attempts) = retry::run(
-            &policy,
-            shutdown,
-            |n| self.attempt(n, held, &config, &target, &cx, shutdown),
-            |e, wait| {
-                if let AttemptError::Delivery(e) = e {
-                    self.in_flight.failed(job.notifier_id);
-                    debug!(notification = %job.notification_id, error = %e, ?wait, "delivery failed; will retry");
-                }
-                self.count(&kind, "retried");
-            },
-        )
-        .await;
-        match result {
-            Ok(()) => {
-                self.finish_sent(delivery, job, &kind, attempts, shutdown)
-                    .await
-            }
+        match self
+            .attempt(held, &claimed.notifier_name, &config, timeout)
+            .await
+        {
+            Ok(()) => self.finish_sent(job, &kind, shutdown).await,
             Err(AttemptError::Delivery(e)) => {
                 self.in_flight.failed(job.notifier_id);
-                let reason = if e.retryable() {
-                    format!("gave up after {attempts} attempts: {e}")
-                } else {
-                    e.message
+                let elapsed = (OffsetDateTime::now_utc() - claimed.round_started_at)
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                let next = match e.retryable() {
+                    true => policy.next_wait(made, elapsed, e.retry_after()),
+                    false => None,
                 };
-                self.finish_failed(delivery, held, &kind, attempts, &reason, shutdown)
-                    .await;
+                match next {
+                    Some(wait) => self.retry_later(held, &kind, wait, e, shutdown).await,
+                    None if e.retryable() => {
+                        let reason = format!("gave up after {made} attempts: {e}");
+                        self.finish_failed(held, &kind, made, &reason, shutdown)
+                            .await;
+                    }
+                    None => {
+                        self.finish_failed(held, &kind, made, &e.message, shutdown)
+                            .await
+                    }
+                }
             }
-            Err(AttemptError::Interrupted) => {
-                let _ = self.store.release(job.notification_id, held.token).await;
-                self.count(&kind, "handed_back");
-                delivery.requeue().await;
+            Err(AttemptError::LostLease) => self.count(&kind, "duplicate"),
+            // The lease lapses and the scheduler queues the job again.
+            Err(AttemptError::Database(e)) => {
+                self.database_down.store(true, Ordering::Relaxed);
+                warn!(notification = %job.notification_id, error = %e, "cannot renew the lease; the job waits for it to end");
             }
-            Err(AttemptError::LostLease) => {
-                self.count(&kind, "duplicate");
-                delivery.ack().await;
-            }
-            Err(AttemptError::Database(e)) => self.hand_back_for_database(delivery, &e).await,
         }
     }
 
-    /// One attempt. Every attempt but a first one within the default lease
-    /// renews the lease first, so a worker only ever sends while it holds it.
+    /// One attempt. An attempt that may outlast the default lease renews the
+    /// lease first, so a worker only ever sends while it holds it.
     async fn attempt(
         &self,
-        n: u32,
         held: Lease<'_>,
+        notifier: &str,
         config: &NotifierConfig,
-        target: &Target<'_>,
-        cx: &SendContext<'_>,
-        shutdown: &CancellationToken,
+        timeout: Duration,
     ) -> Result<(), AttemptError> {
-        if shutdown.is_cancelled() {
-            return Err(AttemptError::Interrupted);
-        }
-        if n > 1 || cx.timeout > self.options.timeout {
-            let lease = cx.timeout + LEASE_MARGIN;
+        if timeout > self.options.timeout {
             match self
-                .claim(held.job.notification_id, held.token, lease)
+                .claim(held.job.notification_id, held.token, timeout + LEASE_MARGIN)
                 .await
             {
                 Ok(Claim::Claimed(_)) => {}
@@ -207,14 +193,23 @@ impl Worker {
                 Err(e) => return Err(AttemptError::Database(e)),
             }
         }
+        let cx = SendContext {
+            http: &self.http,
+            timeout,
+        };
+        let target = Target {
+            event: &held.job.event,
+            notification_id: held.job.notification_id,
+            notifier,
+        };
         let started = Instant::now();
-        let guard = cx.timeout + Duration::from_secs(1);
-        let result = tokio::time::timeout(guard, config.deliver(target, cx))
+        let guard = timeout + Duration::from_secs(1);
+        let result = tokio::time::timeout(guard, config.deliver(&target, &cx))
             .await
             .unwrap_or_else(|_| {
                 Err(DeliveryError {
                     disposition: herald_channels::Disposition::Retry { after: None },
-                    message: format!("no answer within {:?}", cx.timeout),
+                    message: format!("no answer within {timeout:?}"),
                 })
             });
         self.metrics
@@ -247,147 +242,5 @@ impl Worker {
             .map_err(|e| format!("notifier settings cannot be read: {e}"))?;
         NotifierConfig::parse(&claimed.kind, &config)
             .map_err(|e| format!("notifier settings are invalid: {e}"))
-    }
-
-    async fn finish_sent(
-        &self,
-        delivery: &Delivery,
-        job: &DeliveryJob,
-        kind: &str,
-        attempts: u32,
-        shutdown: &CancellationToken,
-    ) {
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        let recorded = self
-            .persist("record a sent notification", shutdown, || {
-                self.sent.call(Sent {
-                    notification_id: job.notification_id,
-                    attempts,
-                })
-            })
-            .await;
-        if !recorded {
-            // Sent but not recorded: the job comes back and may be sent again.
-            warn!(notification = %job.notification_id, "sent, but the outcome could not be recorded; handing the job back");
-            return delivery.requeue().await;
-        }
-        delivery.ack().await;
-        let latency = (OffsetDateTime::now_utc() - job.routed_at)
-            .as_seconds_f64()
-            .max(0.0);
-        self.metrics
-            .delivery_latency
-            .with_label_values(&[kind])
-            .observe(latency);
-        self.count(kind, "sent");
-        debug!(notification = %job.notification_id, kind, attempts, "delivered");
-    }
-
-    async fn finish_failed(
-        &self,
-        delivery: &Delivery,
-        held: Lease<'_>,
-        kind: &str,
-        attempts: u32,
-        reason: &str,
-        shutdown: &CancellationToken,
-    ) {
-        let job = held.job;
-        warn!(notification = %job.notification_id, notifier = %job.notifier_id, kind, attempts, error = reason, "delivery failed");
-        if self
-            .persist_failure(held, attempts, reason, false, shutdown)
-            .await
-        {
-            self.count(kind, "failed");
-            delivery.ack().await;
-        } else {
-            delivery.requeue().await;
-        }
-    }
-
-    async fn persist_failure(
-        &self,
-        held: Lease<'_>,
-        attempts: u32,
-        reason: &str,
-        dead: bool,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        self.persist("record a failure", shutdown, || {
-            self.store.record_failure(
-                held.job.notification_id,
-                held.token,
-                attempts,
-                reason,
-                self.options.max_replays,
-                dead,
-            )
-        })
-        .await
-    }
-
-    /// Runs a write until it succeeds, retrying while the database is
-    /// unreachable (an outcome must not be lost once the endpoint has answered),
-    /// until shutdown. Returns whether it was written.
-    async fn persist<T, F, Fut>(&self, what: &str, shutdown: &CancellationToken, write: F) -> bool
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match write().await {
-                Ok(_) => return true,
-                Err(e) if e.is_unavailable() && !shutdown.is_cancelled() => {
-                    debug!(error = %e, what, "database unavailable; retrying the write");
-                }
-                Err(e) => {
-                    warn!(error = %e, what, "write failed");
-                    return false;
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(2));
-        }
-    }
-
-    /// Parks the job in the wait queue, from where the broker brings it back
-    /// after about `wait`; the deferrer acks it once parked.
-    pub(crate) fn defer(&self, delivery: Delivery, wait: Duration) {
-        let topology = self.publisher.broker().topology();
-        let message =
-            topology.deferred_message(delivery.routing_key(), delivery.body().to_vec(), wait);
-        // The receiver lives as long as the sender runs; after that nothing is acked
-        // and the broker requeues the job when the channel closes.
-        let _ = self.deferrals.send(Deferral { delivery, message });
-    }
-
-    pub(crate) async fn dead_letter(&self, delivery: &Delivery, queue: &str, reason: &str) {
-        warn!(queue, reason, "dead-lettering a delivery job");
-        match self.publisher.dead_letter(delivery, queue, reason).await {
-            Ok(()) => {
-                self.metrics.dead_lettered.with_label_values(&[queue]).inc();
-                delivery.ack().await;
-            }
-            Err(_) => delivery.requeue().await,
-        }
-    }
-
-    async fn hand_back_for_database(&self, delivery: &Delivery, error: &StoreError) {
-        if !self.database_down.swap(true, Ordering::Relaxed) {
-            info!(%error, "database unavailable; handing jobs back");
-        }
-        delivery.requeue().await;
-    }
-
-    fn count(&self, kind: &str, outcome: &str) {
-        self.metrics
-            .deliveries
-            .with_label_values(&[kind, outcome])
-            .inc();
     }
 }

@@ -1,25 +1,32 @@
 //! The sender: consumes the delivery queue of every channel kind, delivers each
-//! job with retries, and records how it ended before acking it.
+//! job, and records how its attempt ended.
 //!
-//! For each job it first leases the notification in the database. A job whose
-//! notification is already sent or failed is a duplicate and is acked without
-//! sending; one leased by another worker is parked in the wait queue until the
-//! lease ends (a worker that died mid-send leaves its lease to lapse). A final
-//! failure becomes a row in the error table, which `flush` replays.
+//! A message carries one job or many (jobs of one kind travel together). For
+//! each job the sender takes a share of its notifier, a slot, and a lease on the
+//! notification in the database; once every job of a message is leased or
+//! otherwise taken care of, the message is acked: from then on the database
+//! owns each notification. A job whose notification is done, leased by another
+//! sender or put aside is a spare copy and is dropped.
 //!
-//! Concurrency is bounded by a semaphore; a notifier that is slow or failing
-//! gets a bounded share of it, its extra jobs waiting in the wait queue (see
-//! `limits`). Critical events have their own queues, consumed beside the rest.
-//! Waits between retries are async and end early on shutdown, when unfinished
-//! deliveries are handed back to the queue. While the database is unreachable
-//! the sender stops consuming.
+//! Each lease covers one attempt. A success is recorded as sent; a permanent
+//! failure, or the last retryable one, as failed with a row in the error table
+//! (which `flush` replays); any other retryable failure puts the notification
+//! aside until its next attempt (backoff, `Retry-After`), with its error, for
+//! the scheduler to queue again. Nothing waits in the sender between attempts.
+//!
+//! A notifier gets a bounded share of the slots; a slow or failing one has its
+//! extra jobs put aside for a moment (see `limits`). Critical events have their
+//! own queues and slots. While the database is unreachable the sender stops
+//! consuming; on shutdown the deliveries in flight finish, the jobs not started
+//! go back to the queue.
 //!
 //! It does not route events and does not replay failures.
 
 mod batch;
-mod deferrer;
 mod job;
 mod limits;
+mod message;
+mod outcome;
 pub mod retry;
 
 use std::sync::Arc;
@@ -27,23 +34,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use herald_metrics::Metrics;
-use herald_model::DeliveryJob;
-use herald_model::SecretKey;
-use herald_queue::{Delivery, Publisher, Subscription};
-use herald_store::{Claim, LeaseRequest, Sent, Store};
-use tokio::sync::{Semaphore, mpsc};
+use herald_model::{DeliveryJob, SecretKey};
+use herald_queue::{Publisher, Subscription};
+use herald_store::{Claim, Defer, LeaseRequest, Store};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::batch::Batcher;
-use crate::deferrer::Deferral;
-use crate::limits::{Held, InFlight, Share};
-
-/// How often a job waiting for its notifier's slot checks whether the notifier
-/// turned slow, in which case it leaves for the wait queue.
-const RECHECK: Duration = Duration::from_millis(100);
+use crate::limits::InFlight;
+use crate::message::InHand;
 
 pub use retry::RetryPolicy;
 
@@ -51,10 +53,10 @@ pub use retry::RetryPolicy;
 pub struct SenderOptions {
     /// Deliveries in flight at once, over all kinds.
     pub concurrency: usize,
-    /// Deliveries in flight at once to a slow or failing notifier; more wait
-    /// in the wait queue.
+    /// Deliveries in flight at once to a slow or failing notifier; more are
+    /// put aside for a moment.
     pub per_notifier: usize,
-    /// Unacked jobs the broker may push ahead, per kind.
+    /// Jobs a sender holds per queue before they are leased.
     pub prefetch: u16,
     /// Defaults for notifiers that set no `max_elapsed` / `max_attempts`.
     pub retry: RetryPolicy,
@@ -89,7 +91,6 @@ struct Lane {
 
 pub struct Sender {
     worker: Arc<Worker>,
-    deferrals: mpsc::UnboundedReceiver<Deferral>,
 }
 
 /// What every delivery task shares.
@@ -102,8 +103,9 @@ struct Worker {
     options: SenderOptions,
     in_flight: Arc<InFlight>,
     claims: Batcher<LeaseRequest, Claim>,
-    sent: Batcher<Sent, ()>,
-    deferrals: mpsc::UnboundedSender<Deferral>,
+    sent: Batcher<Uuid, ()>,
+    retries: Batcher<herald_store::Retry, ()>,
+    defers: Batcher<Defer, ()>,
     database_down: AtomicBool,
 }
 
@@ -115,19 +117,33 @@ impl Sender {
         metrics: Arc<Metrics>,
         options: SenderOptions,
     ) -> Sender {
-        let (to_defer, deferrals) = mpsc::unbounded_channel();
-        let claiming = store.clone();
-        let recording = store.clone();
         let worker = Worker {
-            claims: Batcher::spawn(move |requests| {
-                let store = claiming.clone();
-                async move { store.claim_many(&requests).await }
+            claims: Batcher::spawn({
+                let store = store.clone();
+                move |requests| {
+                    let store = store.clone();
+                    async move { store.claim_many(&requests).await }
+                }
             }),
-            sent: Batcher::spawn(move |sent| {
-                let store = recording.clone();
-                async move {
-                    store.record_sent_many(&sent).await?;
-                    Ok(vec![(); sent.len()])
+            sent: Batcher::spawn_writes({
+                let store = store.clone();
+                move |ids| {
+                    let store = store.clone();
+                    async move { store.record_sent_many(&ids).await }
+                }
+            }),
+            retries: Batcher::spawn_writes({
+                let store = store.clone();
+                move |retries| {
+                    let store = store.clone();
+                    async move { store.record_retries(&retries).await }
+                }
+            }),
+            defers: Batcher::spawn_writes({
+                let store = store.clone();
+                move |defers| {
+                    let store = store.clone();
+                    async move { store.defer_many(&defers).await }
                 }
             }),
             store,
@@ -137,30 +153,21 @@ impl Sender {
             metrics,
             in_flight: InFlight::new(options.per_notifier),
             options,
-            deferrals: to_defer,
             database_down: AtomicBool::new(false),
         };
         Sender {
             worker: Arc::new(worker),
-            deferrals,
         }
     }
 
     /// Delivers until `shutdown`, then waits up to the shutdown timeout for
-    /// deliveries in flight; what is still unfinished goes back to the queue.
+    /// deliveries in flight; jobs not leased yet go back to the queue.
     pub async fn run(self, shutdown: CancellationToken) {
         let concurrency = self.worker.options.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         // Critical jobs have slots of their own: they never wait behind a backlog.
         let critical_slots = Arc::new(Semaphore::new((concurrency / 8).max(4)));
         let tracker = TaskTracker::new();
-        let stop_deferring = CancellationToken::new();
-        let deferrer = tokio::spawn(deferrer::run(
-            self.worker.publisher.clone(),
-            self.worker.metrics.clone(),
-            self.deferrals,
-            stop_deferring.clone(),
-        ));
         let topology = self.worker.publisher.broker().topology().clone();
         let lanes = topology.kinds().iter().flat_map(|kind| {
             [
@@ -197,17 +204,21 @@ impl Sender {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(
                 ?grace,
-                "deliveries still in flight at the shutdown timeout are handed back"
+                "deliveries still in flight at the shutdown timeout are left to their leases"
             );
         }
-        stop_deferring.cancel();
-        let _ = deferrer.await;
         // Closing the channels requeues whatever was prefetched or left unacked.
         for mut sub in subscriptions {
             sub.close().await;
         }
         info!("sender stopped");
     }
+}
+
+/// AMQP messages a consumer may hold unacked: a few batches' worth (the jobs
+/// in hand are bounded by `prefetch` on top of this).
+fn messages_prefetch(jobs: u16) -> u16 {
+    (jobs / 8).clamp(16, jobs.max(16))
 }
 
 impl Worker {
@@ -223,8 +234,18 @@ impl Worker {
             slots,
         } = lane;
         let broker = self.publisher.broker().clone();
-        let mut sub = Subscription::new(broker, queue.clone(), self.options.prefetch);
-        while let Some(delivery) = sub.next(&shutdown).await {
+        let prefetch = self.options.prefetch;
+        let mut sub = Subscription::new(broker, queue.clone(), messages_prefetch(prefetch));
+        let in_hand = InHand::new(usize::from(prefetch));
+        let queue_name: Arc<str> = queue.as_str().into();
+        loop {
+            tokio::select! {
+                () = in_hand.room() => {}
+                () = shutdown.cancelled() => break,
+            }
+            let Some(delivery) = sub.next(&shutdown).await else {
+                break;
+            };
             if self.database_down.load(Ordering::Relaxed) {
                 // Stop taking work and hand back what has not started; deliveries
                 // in flight keep the channel to ack once their outcome is written.
@@ -235,62 +256,31 @@ impl Worker {
                 self.wait_for_database(&shutdown).await;
                 continue;
             }
-            let job: DeliveryJob = match serde_json::from_slice(delivery.body()) {
-                Ok(job) => job,
+            let jobs = match DeliveryJob::decode_all(delivery.body()) {
+                Ok(jobs) if !jobs.is_empty() => jobs,
+                Ok(_) => {
+                    delivery.ack().await;
+                    continue;
+                }
                 Err(e) => {
                     let reason = format!("invalid delivery job: {e}");
-                    self.dead_letter(&delivery, &queue, &reason).await;
+                    self.dead_letter_message(&delivery, &queue, &reason).await;
                     continue;
                 }
             };
-            let worker = self.clone();
-            let queue = queue.clone();
-            let shutdown = shutdown.clone();
-            let slots = slots.clone();
-            // One task per job, bounded by the prefetch: a job waiting for its
-            // notifier's share holds no slot and blocks no other notifier.
-            tracker.spawn(async move {
-                let Some((share, delivery)) = worker.share(delivery, job.notifier_id, critical, &shutdown).await else {
-                    return;
-                };
-                let permit = tokio::select! {
-                    permit = slots.acquire_owned() => permit.expect("the semaphore is never closed"),
-                    () = shutdown.cancelled() => return delivery.requeue().await,
-                };
-                worker.handle(delivery, job, &queue, &shutdown).await;
-                drop((share, permit));
-            });
-        }
-        sub
-    }
-
-    /// A slot of the notifier's share, waiting while the notifier is busy but
-    /// healthy; `None` when the job was parked (slow or failing notifier) or
-    /// handed back (shutdown).
-    async fn share(
-        &self,
-        delivery: Delivery,
-        notifier: Uuid,
-        urgent: bool,
-        shutdown: &CancellationToken,
-    ) -> Option<(Held, Delivery)> {
-        loop {
-            match self.in_flight.try_hold(notifier, urgent) {
-                Share::Held(held) => return Some((held, delivery)),
-                Share::Defer(wait) => {
-                    self.defer(delivery, wait);
-                    return None;
-                }
-                Share::Wait(freed) => tokio::select! {
-                    () = freed.notified() => {}
-                    () = tokio::time::sleep(RECHECK) => {}
-                    () = shutdown.cancelled() => {
-                        delivery.requeue().await;
-                        return None;
-                    }
-                },
+            let parts = message::parts(delivery, &queue_name, jobs.len(), &in_hand);
+            for (job, part) in jobs.into_iter().zip(parts) {
+                let worker = self.clone();
+                let shutdown = shutdown.clone();
+                let slots = slots.clone();
+                // One task per job: a job waiting for its notifier's share holds
+                // no slot and blocks no other notifier.
+                tracker.spawn(async move {
+                    worker.run(job, part, critical, slots, &shutdown).await;
+                });
             }
         }
+        sub
     }
 
     async fn wait_for_database(&self, shutdown: &CancellationToken) {

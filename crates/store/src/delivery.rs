@@ -1,4 +1,13 @@
-//! The sender's side: lease a notification, record how its delivery ended.
+//! The sender's side: lease a notification, record how its attempt ended, put a
+//! notification aside until a later moment.
+//!
+//! A pending notification is owned either by a job in the broker (`due_at` is
+//! null) or by the database (`due_at` is set): while a sender holds its lease
+//! (`due_at` is the lease's end), while a retry waits for its next attempt, or
+//! while a job of a slow notifier waits its turn. When `due_at` passes, the
+//! scheduler (`schedule.rs`) queues the job again; a lease that ended is left
+//! [`LEASE_GRACE`] longer, so a sender that lost the database while sending can
+//! write the outcome it holds before anyone sends again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,19 +20,15 @@ use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
+/// How long past its end a lease still keeps others out.
+pub const LEASE_GRACE: Duration = Duration::from_secs(5);
+
 /// A lease wanted: on this notification, for the holder of this token, this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRequest {
     pub notification_id: Uuid,
     pub token: Uuid,
     pub lease: Duration,
-}
-
-/// A delivery that was sent, after this many attempts in its round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sent {
-    pub notification_id: Uuid,
-    pub attempts: i32,
 }
 
 /// What a sender may do with a delivery job.
@@ -33,8 +38,11 @@ pub enum Claim {
     Claimed(Claimed),
     /// Delivered or given up already: this job is a duplicate.
     Done(NotificationStatus),
-    /// Another delivery holds a lease until then; try again after it.
+    /// Another delivery holds a lease until then; if it does not finish, the
+    /// scheduler queues the job again. This copy is not needed.
     Leased { until: OffsetDateTime },
+    /// Put aside until then (a retry's wait); the scheduler queues it then.
+    Parked { until: OffsetDateTime },
     /// The notifier was deleted after the event was routed.
     NotifierGone { notifier_id: Uuid },
     /// No such notification.
@@ -47,7 +55,28 @@ pub struct Claimed {
     pub kind: String,
     /// Sealed settings, as stored.
     pub config: serde_json::Value,
+    /// Attempts over every round.
     pub attempts: i32,
+    /// Attempts of this round before this one, and when the round began.
+    pub round_attempts: i32,
+    pub round_started_at: OffsetDateTime,
+}
+
+/// An attempt that failed and will be tried again after `wait`, by whoever
+/// the scheduler hands the job to then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub notification_id: Uuid,
+    pub token: Uuid,
+    pub wait: Duration,
+    pub error: String,
+}
+
+/// A job put aside for `wait` before it was leased (its notifier is busy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defer {
+    pub notification_id: Uuid,
+    pub wait: Duration,
 }
 
 /// The answer to one lease request, from the row the claim statement returned.
@@ -63,10 +92,12 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
             notifier_id: row.get("notifier_id"),
         });
     };
-    let owner: Option<Uuid> = row.get("lease_owner_token");
+    let owner: Option<Uuid> = row.get("lease_owner");
     if owner != Some(token) {
-        return Ok(Claim::Leased {
-            until: row.get("lease_until"),
+        let until = row.get("due_at");
+        return Ok(match owner {
+            Some(_) => Claim::Leased { until },
+            None => Claim::Parked { until },
         });
     }
     Ok(Claim::Claimed(Claimed {
@@ -74,6 +105,8 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         kind,
         config,
         attempts: row.get("attempts"),
+        round_attempts: row.get("round_attempts"),
+        round_started_at: row.get("round_started_at"),
     }))
 }
 
@@ -82,41 +115,63 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T,
     text.parse().map_err(StoreError::Corrupt)
 }
 
+/// Whether a claim takes the row `n` for request `c`.
+macro_rules! takes {
+    () => {
+        "(n.status = 'pending' AND (n.due_at IS NULL OR n.lease_owner = c.token
+           OR (n.lease_owner IS NULL AND n.due_at <= now())
+           OR n.due_at < now() - $4 * interval '1 second'))"
+    };
+}
+
+const CLAIM: &str = concat!(
+    "UPDATE notifications n
+     SET lease_owner = CASE WHEN ",
+    takes!(),
+    " THEN c.token ELSE n.lease_owner END,
+         due_at = CASE WHEN ",
+    takes!(),
+    " THEN now() + c.secs * interval '1 second' ELSE n.due_at END,
+         round_started_at = CASE WHEN ",
+    takes!(),
+    " THEN coalesce(n.round_started_at, now())
+                                 ELSE n.round_started_at END
+     FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
+     WHERE n.id = c.id
+     RETURNING n.id, n.status, n.lease_owner, n.due_at, n.notifier_id, n.attempts,
+               n.round_attempts, n.round_started_at,
+               (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
+               (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
+               (SELECT config FROM notifiers WHERE id = n.notifier_id) AS config"
+);
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
 impl Store {
     /// Leases pending notifications, each to the holder of its token for its
     /// lease, or says why not; answers in the order of `requests`. The same
     /// token renews its own lease. Many requests make one statement.
     ///
+    /// A notification may be taken when its job is in the broker (no `due_at`),
+    /// when it was put aside and its moment has come, or when another lease
+    /// ended more than [`LEASE_GRACE`] ago.
+    ///
     /// The statement selects rows by id alone and decides in `CASE` whether to
-    /// take each: a row that a replay is changing is locked, so the statement
-    /// waits for that commit and judges the committed row. (With the status in
-    /// the `WHERE` clause, READ COMMITTED would skip the row as it was in the
-    /// snapshot, and drop a replayed job that arrived before the commit.)
+    /// take each: a row that a replay or the scheduler is changing is locked, so
+    /// the statement waits for that commit and judges the committed row.
     pub async fn claim_many(&self, requests: &[LeaseRequest]) -> Result<Vec<Claim>, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "UPDATE notifications n
-                 SET lease_owner = CASE WHEN n.status = 'pending'
-                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = c.token)
-                                        THEN c.token ELSE n.lease_owner END,
-                     lease_until = CASE WHEN n.status = 'pending'
-                                         AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = c.token)
-                                        THEN now() + c.secs * interval '1 second' ELSE n.lease_until END
-                 FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
-                 WHERE n.id = c.id
-                 RETURNING n.id, n.status, n.lease_owner AS lease_owner_token, n.lease_until, n.notifier_id, n.attempts,
-                           (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
-                           (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
-                           (SELECT config FROM notifiers WHERE id = n.notifier_id) AS config",
-            )
+            .prepare_cached(CLAIM)
             .await
             .map_err(StoreError::query("prepare claim"))?;
         let ids: Vec<Uuid> = requests.iter().map(|r| r.notification_id).collect();
         let tokens: Vec<Uuid> = requests.iter().map(|r| r.token).collect();
-        let secs: Vec<f64> = requests.iter().map(|r| r.lease.as_secs_f64()).collect();
+        let leases: Vec<f64> = requests.iter().map(|r| secs(r.lease)).collect();
         let rows = client
-            .query(&stmt, &[&ids, &tokens, &secs])
+            .query(&stmt, &[&ids, &tokens, &leases, &secs(LEASE_GRACE)])
             .await
             .map_err(StoreError::query("claim"))?;
         // Two copies of one job in a batch update the row once: the copy whose
@@ -134,20 +189,18 @@ impl Store {
             .collect()
     }
 
-    /// Records deliveries as sent, whoever holds the lease: they were sent. A
-    /// failure that was being replayed is resolved by it. One statement for all.
-    pub async fn record_sent_many(&self, sent: &[Sent]) -> Result<(), StoreError> {
+    /// Records deliveries as sent (one attempt each), whoever holds the lease:
+    /// they were sent. A failure that was being replayed is resolved by it. One
+    /// statement for all.
+    pub async fn record_sent_many(&self, sent: &[Uuid]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "WITH s AS (
-                    SELECT * FROM unnest($1::uuid[], $2::int[]) AS s(id, attempts)
-                 ), n AS (
+                "WITH n AS (
                     UPDATE notifications n
-                    SET status = 'sent', attempts = n.attempts + s.attempts, sent_at = now(), updated_at = now(),
-                        lease_owner = NULL, lease_until = NULL
-                    FROM s
-                    WHERE n.id = s.id AND n.status = 'pending'
+                    SET status = 'sent', attempts = n.attempts + 1, sent_at = now(), updated_at = now(),
+                        lease_owner = NULL, due_at = NULL
+                    WHERE n.id = ANY($1) AND n.status = 'pending'
                     RETURNING n.id
                  )
                  UPDATE failures SET status = 'resolved'
@@ -155,20 +208,71 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("prepare record sent"))?;
-        let ids: Vec<Uuid> = sent.iter().map(|s| s.notification_id).collect();
-        let attempts: Vec<i32> = sent.iter().map(|s| s.attempts).collect();
         client
-            .execute(&stmt, &[&ids, &attempts])
+            .execute(&stmt, &[&sent])
             .await
             .map_err(StoreError::query("record sent"))?;
         Ok(())
     }
 
-    /// Records a delivery round that failed for good: the notification becomes
-    /// `failed` and its failure row is created or updated, with the error added
-    /// to its history. After `max_replays` replays, or when `dead` is set (the
-    /// notifier is gone), the failure is `dead`: only an operator replays it.
-    /// Returns `None` if another lease holder has the notification now.
+    /// Records failed attempts that will be tried again: each notification
+    /// counts the attempt, shows its error, gives its lease up and is due again
+    /// after its wait. A notification whose lease another holder took is left
+    /// alone. One statement for all.
+    pub async fn record_retries(&self, retries: &[Retry]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications n
+                 SET attempts = n.attempts + 1, round_attempts = n.round_attempts + 1,
+                     last_error = r.error, updated_at = now(), lease_owner = NULL,
+                     due_at = now() + r.secs * interval '1 second'
+                 FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[]) AS r(id, token, secs, error)
+                 WHERE n.id = r.id AND n.status = 'pending' AND n.lease_owner = r.token",
+            )
+            .await
+            .map_err(StoreError::query("prepare record retries"))?;
+        let ids: Vec<Uuid> = retries.iter().map(|r| r.notification_id).collect();
+        let tokens: Vec<Uuid> = retries.iter().map(|r| r.token).collect();
+        let waits: Vec<f64> = retries.iter().map(|r| secs(r.wait)).collect();
+        let errors: Vec<&str> = retries.iter().map(|r| r.error.as_str()).collect();
+        client
+            .execute(&stmt, &[&ids, &tokens, &waits, &errors])
+            .await
+            .map_err(StoreError::query("record retries"))?;
+        Ok(())
+    }
+
+    /// Puts jobs aside that were not leased: each notification becomes due
+    /// after its wait, unless it is done, leased by a sender, or already put
+    /// aside for later (then the job in hand is a spare copy). One statement.
+    pub async fn defer_many(&self, deferrals: &[Defer]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications n
+                 SET due_at = now() + d.secs * interval '1 second'
+                 FROM unnest($1::uuid[], $2::float8[]) AS d(id, secs)
+                 WHERE n.id = d.id AND n.status = 'pending' AND n.lease_owner IS NULL
+                   AND (n.due_at IS NULL OR n.due_at <= now())",
+            )
+            .await
+            .map_err(StoreError::query("prepare defer"))?;
+        let ids: Vec<Uuid> = deferrals.iter().map(|d| d.notification_id).collect();
+        let waits: Vec<f64> = deferrals.iter().map(|d| secs(d.wait)).collect();
+        client
+            .execute(&stmt, &[&ids, &waits])
+            .await
+            .map_err(StoreError::query("defer"))?;
+        Ok(())
+    }
+
+    /// Records a delivery round that failed for good: the notification counts
+    /// its last attempt and becomes `failed`, and its failure row is created or
+    /// updated, with the error and the round's `attempts` added to its history.
+    /// After `max_replays` replays, or when `dead` is set (the notifier is
+    /// gone), the failure is `dead`: only an operator replays it. Returns `None`
+    /// if another lease holder has the notification now.
     pub async fn record_failure(
         &self,
         notification_id: Uuid,
@@ -183,10 +287,9 @@ impl Store {
             .prepare_cached(
                 "WITH n AS (
                     UPDATE notifications
-                    SET status = 'failed', attempts = attempts + $3, last_error = $4, updated_at = now(),
-                        lease_owner = NULL, lease_until = NULL
-                    WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL
-                          OR lease_until < now())
+                    SET status = 'failed', attempts = attempts + least($3::int, 1), last_error = $4,
+                        updated_at = now(), lease_owner = NULL, due_at = NULL
+                    WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL)
                     RETURNING id
                  )
                  INSERT INTO failures AS f (id, notification_id, status, error, attempts, errors)
@@ -221,13 +324,14 @@ impl Store {
         row.map(|r| parse::<FailureStatus>(r.get(0))).transpose()
     }
 
-    /// Gives a lease back early (on shutdown), so a redelivered job need not wait.
+    /// Gives a lease back before the attempt began (on shutdown): the
+    /// notification is due at once, so the scheduler queues it again.
     pub async fn release(&self, notification_id: Uuid, token: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE notifications SET lease_owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND lease_owner = $2",
+                "UPDATE notifications SET lease_owner = NULL, due_at = now()
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
                 &[&notification_id, &token],
             )
             .await

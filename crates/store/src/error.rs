@@ -104,9 +104,12 @@ impl StoreError {
 }
 
 /// Errors that mean "the server went away", not "the statement was wrong".
+/// Without a SQL state, only a closed connection or an I/O error counts: a
+/// parameter that cannot be encoded is a bug to report, not an outage to wait
+/// out.
 fn lost_connection(e: &tokio_postgres::Error) -> bool {
     match e.code() {
-        None => e.as_db_error().is_none(),
+        None => e.is_closed() || io_error(e),
         Some(code) => {
             code.code().starts_with("08")
                 || [
@@ -117,4 +120,15 @@ fn lost_connection(e: &tokio_postgres::Error) -> bool {
                 .contains(code)
         }
     }
+}
+
+fn io_error(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }

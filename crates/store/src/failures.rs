@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use herald_model::{Event, Failure, FailureStatus, ReplayedBy};
+use herald_model::{Failure, FailureStatus, ReplayedBy};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::delivery::parse;
+use crate::schedule::StoredJob;
 use crate::{Page, Store, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -28,21 +29,12 @@ pub enum ReplaySelection {
     One(Uuid),
 }
 
-/// A failed notification's job, rebuilt for queueing again.
-#[derive(Debug, Clone)]
-pub struct ReplayJob {
-    pub failure_id: Uuid,
-    pub notification_id: Uuid,
-    pub notifier_id: Uuid,
-    pub kind: String,
-    pub event: Event,
-}
-
+/// How queueing jobs from the database again went (replays, due notifications).
 #[derive(Debug)]
 pub enum ReplayOutcome<E> {
-    /// This many failures were queued again.
+    /// This many jobs were queued again.
     Replayed(usize),
-    /// Queueing failed; nothing was marked, the failures stay as they were.
+    /// Queueing failed; nothing was marked, the rows stay as they were.
     EnqueueFailed(E),
 }
 
@@ -136,7 +128,7 @@ impl Store {
         &self,
         selection: ReplaySelection,
         by: ReplayedBy,
-        enqueue: impl AsyncFnOnce(&[ReplayJob]) -> Result<(), E>,
+        enqueue: impl AsyncFnOnce(&[StoredJob]) -> Result<(), E>,
     ) -> Result<ReplayOutcome<E>, StoreError> {
         let mut client = self.client().await?;
         let tx = client
@@ -150,7 +142,7 @@ impl Store {
             }
         };
         let sql = format!(
-            "SELECT f.id AS failure_id, n.id AS notification_id, n.notifier_id, n.kind, e.body
+            "SELECT f.id AS failure_id, n.id AS notification_id, n.notifier_id, n.kind, n.rule_ids, e.body
              FROM failures f
              JOIN notifications n ON n.id = f.notification_id
              JOIN events e ON e.id = n.event_id
@@ -169,20 +161,11 @@ impl Store {
             }
             return Ok(ReplayOutcome::Replayed(0));
         }
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let failure_id: Uuid = row.get("failure_id");
-            let event = serde_json::from_value(row.get("body"))
-                .map_err(|e| StoreError::Corrupt(format!("event of failure {failure_id}: {e}")))?;
-            jobs.push(ReplayJob {
-                failure_id,
-                notification_id: row.get("notification_id"),
-                notifier_id: row.get("notifier_id"),
-                kind: row.get("kind"),
-                event,
-            });
-        }
-        let failure_ids: Vec<Uuid> = jobs.iter().map(|j| j.failure_id).collect();
+        let jobs = rows
+            .iter()
+            .map(StoredJob::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let failure_ids: Vec<Uuid> = rows.iter().map(|r| r.get("failure_id")).collect();
         let notification_ids: Vec<Uuid> = jobs.iter().map(|j| j.notification_id).collect();
         tx.execute(
             "UPDATE failures SET status = 'replaying', replay_count = replay_count + 1,
@@ -193,8 +176,8 @@ impl Store {
         .await
         .map_err(StoreError::query("mark failures replaying"))?;
         tx.execute(
-            "UPDATE notifications SET status = 'pending', lease_owner = NULL, lease_until = NULL,
-                    updated_at = now()
+            "UPDATE notifications SET status = 'pending', lease_owner = NULL, due_at = NULL,
+                    round_attempts = 0, round_started_at = NULL, updated_at = now()
              WHERE id = ANY($1)",
             &[&notification_ids],
         )

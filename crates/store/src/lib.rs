@@ -16,6 +16,7 @@ mod notifications;
 mod notifiers;
 mod routing;
 mod rules;
+mod schedule;
 
 use std::time::Duration;
 
@@ -23,11 +24,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tracing::info;
 
-pub use delivery::{Claim, Claimed, LeaseRequest, Sent};
+pub use delivery::{Claim, Claimed, Defer, LEASE_GRACE, LeaseRequest, Retry};
 pub use error::StoreError;
-pub use failures::{FailureFilter, ReplayJob, ReplayOutcome, ReplaySelection};
+pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};
 pub use notifications::NotificationFilter;
-pub use routing::{Enqueue, NewNotification, Recorded, RoutingSnapshot};
+pub use routing::{Enqueue, NewNotification, Recorded, Routing, RoutingSnapshot};
+pub use schedule::StoredJob;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

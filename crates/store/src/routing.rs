@@ -34,6 +34,16 @@ pub struct Enqueue {
     pub notifier_id: Uuid,
     pub event_id: Uuid,
     pub kind: String,
+    pub rule_ids: Vec<Uuid>,
+}
+
+/// How recording a batch went.
+#[derive(Debug)]
+pub enum Routing {
+    Recorded(Recorded),
+    /// The rules changed since `version`: nothing was written; match the batch
+    /// against the new rules and record it again.
+    Stale,
 }
 
 #[derive(Debug, Default)]
@@ -94,19 +104,26 @@ impl Store {
     }
 
     /// Records a batch of events and their notifications in one statement, so an
-    /// event is never stored without its notifications. Repeating a batch is safe.
+    /// event is never stored without its notifications, if the rules are still
+    /// at `version` (the notifications were matched against them); the same
+    /// statement checks it, so a rule change applies to the next event routed
+    /// without a read of its own per batch. Repeating a batch is safe.
     pub async fn record_routing(
         &self,
+        version: i64,
         events: &[Event],
         notifications: &[NewNotification],
-    ) -> Result<Recorded, StoreError> {
+    ) -> Result<Routing, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "WITH ev AS (
+                "WITH v AS (
+                    SELECT version = $15 AS current FROM config_version
+                 ), ev AS (
                     INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at)
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
                                          $6::text[], $7::jsonb[], $8::timestamptz[])
+                    WHERE (SELECT current FROM v)
                     ON CONFLICT (id) DO NOTHING
                     RETURNING id
                  ), nt AS (
@@ -115,11 +132,15 @@ impl Store {
                                            $14::jsonb[]) AS u(id, event_id, notifier_id, notifier_name, kind, rule_ids)
                     WHERE u.event_id IN (SELECT id FROM ev)
                     ON CONFLICT (event_id, notifier_id) DO NOTHING
-                    RETURNING id, event_id, notifier_id, kind
+                    RETURNING id, event_id, notifier_id, kind, rule_ids
                  )
-                 SELECT true AS is_event, id, id AS event_id, NULL::uuid AS notifier_id, NULL::text AS kind FROM ev
+                 SELECT 'stale' AS tag, NULL::uuid AS id, NULL::uuid AS event_id, NULL::uuid AS notifier_id,
+                        NULL::text AS kind, NULL::jsonb AS rule_ids
+                 FROM v WHERE NOT current
                  UNION ALL
-                 SELECT false, id, event_id, notifier_id, kind FROM nt",
+                 SELECT 'event', id, id, NULL, NULL, NULL FROM ev
+                 UNION ALL
+                 SELECT 'notification', id, event_id, notifier_id, kind, rule_ids FROM nt",
             )
             .await
             .map_err(StoreError::query("prepare record routing"))?;
@@ -160,21 +181,19 @@ impl Store {
                     &n_names,
                     &n_kinds,
                     &n_rules,
+                    &version,
                 ],
             )
             .await
             .map_err(StoreError::query("record routing"))?;
         let mut out = Recorded::default();
         for row in rows {
-            if row.get("is_event") {
-                out.new_events.insert(row.get("id"));
-            } else {
-                out.enqueue.push(Enqueue {
-                    notification_id: row.get("id"),
-                    notifier_id: row.get("notifier_id"),
-                    event_id: row.get("event_id"),
-                    kind: row.get("kind"),
-                });
+            match row.get::<_, &str>("tag") {
+                "stale" => return Ok(Routing::Stale),
+                "event" => {
+                    out.new_events.insert(row.get("id"));
+                }
+                _ => out.enqueue.push(enqueue_of(&row)?),
             }
         }
         let seen_before: Vec<Uuid> = ids
@@ -186,7 +205,7 @@ impl Store {
             self.pending_of_known_events(&client, &seen_before, &mut out)
                 .await?;
         }
-        Ok(out)
+        Ok(Routing::Recorded(out))
     }
 
     async fn pending_of_known_events(
@@ -197,8 +216,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let rows = client
             .query(
-                "SELECT e.id AS event_id, e.body, n.id, n.notifier_id, n.kind
+                "SELECT e.id AS event_id, e.body, n.id, n.notifier_id, n.kind, n.rule_ids
                  FROM events e LEFT JOIN notifications n ON n.event_id = e.id AND n.status = 'pending'
+                   AND n.due_at IS NULL
                  WHERE e.id = ANY($1)",
                 &[&event_ids],
             )
@@ -211,15 +231,25 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("event {event_id}: {e}")))?;
                 slot.insert(event);
             }
-            if let Some(notification_id) = row.get::<_, Option<Uuid>>("id") {
-                out.enqueue.push(Enqueue {
-                    notification_id,
-                    notifier_id: row.get("notifier_id"),
-                    event_id,
-                    kind: row.get("kind"),
-                });
+            if row.get::<_, Option<Uuid>>("id").is_some() {
+                out.enqueue.push(enqueue_of(&row)?);
             }
         }
         Ok(())
     }
+}
+
+/// A notification to queue, from a row with its `id`, `event_id`,
+/// `notifier_id`, `kind` and `rule_ids`.
+fn enqueue_of(row: &tokio_postgres::Row) -> Result<Enqueue, StoreError> {
+    let notification_id: Uuid = row.get("id");
+    Ok(Enqueue {
+        notification_id,
+        notifier_id: row.get("notifier_id"),
+        event_id: row.get("event_id"),
+        kind: row.get("kind"),
+        rule_ids: serde_json::from_value(row.get("rule_ids")).map_err(|e| {
+            StoreError::Corrupt(format!("rule ids of notification {notification_id}: {e}"))
+        })?,
+    })
 }

@@ -1,8 +1,10 @@
--- A notification that no queued job stands for is owned by the database: it has
--- a `due_at`, the moment the scheduler (the flush role) queues its job again.
--- That covers a lease (its end: a sender that died leaves it to the scheduler),
--- a retry waiting for its next attempt, and a job of a slow notifier put aside.
--- A pending notification with no `due_at` has its job in the broker.
+-- A pending notification whose job is not in the broker is owned by the
+-- database: it has a `due_at`, the moment the scheduler (in every sender and
+-- flush process) queues its job again. That covers a retry waiting for its next
+-- attempt, a job put aside while its notifier was busy, and a delivery whose
+-- lease must be watched (a spare copy met it, or it ran long). On the common
+-- path — lease, send, record — `due_at` stays null and no indexed column
+-- changes, so both updates stay on their page.
 
 ALTER TABLE notifications
     ADD COLUMN due_at           timestamptz,
@@ -10,9 +12,6 @@ ALTER TABLE notifications
     -- for the retry budget.
     ADD COLUMN round_attempts   int NOT NULL DEFAULT 0,
     ADD COLUMN round_started_at timestamptz;
-
-UPDATE notifications SET due_at = lease_until WHERE status = 'pending' AND lease_until IS NOT NULL;
-ALTER TABLE notifications DROP COLUMN lease_until;
 
 CREATE INDEX notifications_due ON notifications (due_at) WHERE due_at IS NOT NULL;
 
@@ -22,5 +21,5 @@ CREATE INDEX notifications_due ON notifications (due_at) WHERE due_at IS NOT NUL
 ALTER TABLE notifications DROP CONSTRAINT notifications_event_id_fkey;
 
 -- Room on each page for the lease and outcome updates of the row, so they
--- can stay on the page.
+-- can stay on the page (no index changes).
 ALTER TABLE notifications SET (fillfactor = 80);

@@ -62,24 +62,26 @@ async fn kill_a_sender_mid_delivery() -> KillWindow {
     let publishing = load::publish_paced(&app, &events, 20, Duration::from_millis(10));
     let killing = async {
         sink.wait_delivered("/w", 500, SOON).await;
-        let killed_at = Instant::now();
+        let ordered = Instant::now();
         first.kill().await;
-        killed_at
+        (ordered, Instant::now())
     };
-    let (_, killed_at) = tokio::join!(publishing, killing);
+    let (_, (ordered, dead)) = tokio::join!(publishing, killing);
     let _second = load::start(&app, "sender");
     let tally = load::wait_all(&sink, "/w", &ids, DRAIN).await;
     let doubled = load::duplicates(&sink, "/w");
     assert_eq!(tally.lost, 0, "{tally}");
     // The documented window: a copy sent before the kill whose outcome the
     // killed process had not written yet. Nothing else may be doubled.
-    assert!(
-        doubled.iter().all(|first_copy| first_copy.at <= killed_at),
-        "{doubled:?}"
-    );
+    let late: Vec<_> = doubled
+        .iter()
+        .filter(|first_copy| first_copy.at > dead)
+        .map(|first_copy| first_copy.header("idempotency-key"))
+        .collect();
+    assert!(late.is_empty(), "doubled after the kill: {late:?}");
     let in_flight = doubled
         .iter()
-        .filter(|first_copy| first_copy.answered_at.is_none_or(|at| at >= killed_at))
+        .filter(|first_copy| first_copy.answered_at.is_none_or(|at| at >= ordered))
         .count();
     println!("kill: {tally}");
     KillWindow {
@@ -109,9 +111,11 @@ async fn five_sender_kills_lose_nothing_and_double_only_what_was_in_flight() {
             .sum::<usize>() as f64
             / KILLS as f64
     );
-    // At most the deliveries a sender may have in flight to one notifier.
+    // By construction: a delivery keeps its share of the notifier's slots
+    // until its outcome is written, so a kill doubles at most that many. How
+    // many it doubles depends on the machine's load; it is printed above.
     for w in &windows {
-        assert!(w.in_flight + w.unrecorded <= PER_NOTIFIER, "{w:?}");
+        assert!(w.in_flight + w.unrecorded <= PER_NOTIFIER, "{per_kill:?}");
     }
 }
 

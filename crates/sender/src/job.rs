@@ -1,10 +1,12 @@
 //! One delivery job, from its notifier's share to its outcome.
 //!
-//! The job's message is settled as soon as the notification is leased: from
-//! then on the lease, not the message, keeps the notification from being lost
-//! (a sender that dies leaves it to the scheduler when the lease ends). One
-//! attempt is made; a retryable failure puts the notification aside until its
-//! next attempt, recorded with its error, instead of waiting here.
+//! The job's message is settled once the outcome is written: a sender that
+//! dies before leaves the job to be redelivered. A delivery that runs longer
+//! than [`WATCH_AFTER`] hands the notification over to the database (it
+//! becomes due when its lease ends) and lets its message go, so a slow endpoint
+//! never holds messages that other notifiers' jobs travel in. One attempt is
+//! made; a retryable failure puts the notification aside until its next
+//! attempt, recorded with its error, instead of waiting here.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,6 +33,10 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How often a job waiting for its notifier's slot checks whether the notifier
 /// turned slow, in which case it is put aside.
 const RECHECK: Duration = Duration::from_millis(100);
+
+/// How long a delivery may hold its message; the same time marks its notifier
+/// as slow.
+const WATCH_AFTER: Duration = crate::limits::SLOW;
 
 /// A delivery job and the token of the lease taken for it.
 #[derive(Clone, Copy)]
@@ -86,8 +92,13 @@ impl Worker {
         let held = Lease { token, job };
         match self.claim(job.notification_id, token, lease).await {
             Ok(Claim::Claimed(claimed)) => {
-                part.done();
-                self.deliver(held, claimed, shutdown).await;
+                let mut part = Some(part);
+                let written = self.deliver(held, claimed, &mut part, shutdown).await;
+                match (part, written) {
+                    (Some(part), true) => part.done(),
+                    (Some(part), false) => self.hand_back(part),
+                    (None, _) => {}
+                }
             }
             Ok(Claim::Done(_) | Claim::Leased { .. } | Claim::Parked { .. }) => {
                 debug!(notification = %job.notification_id, "spare copy of a job dropped");
@@ -114,8 +125,15 @@ impl Worker {
         }
     }
 
-    /// One attempt under the lease, and its outcome written.
-    async fn deliver(&self, held: Lease<'_>, claimed: Claimed, shutdown: &CancellationToken) {
+    /// One attempt under the lease, and its outcome written; whether it was.
+    /// Takes `part` if the delivery runs long (see [`WATCH_AFTER`]).
+    async fn deliver(
+        &self,
+        held: Lease<'_>,
+        claimed: Claimed,
+        part: &mut Option<Part>,
+        shutdown: &CancellationToken,
+    ) -> bool {
         let job = held.job;
         let kind = claimed.kind.clone();
         let made = u32::try_from(claimed.round_attempts).unwrap_or(0) + 1;
@@ -138,10 +156,16 @@ impl Worker {
             .options
             .timeout
             .map_or(self.options.timeout, Span::get);
-        match self
-            .attempt(held, &claimed.notifier_name, &config, timeout)
-            .await
-        {
+        let attempt = self.attempt(held, &claimed.notifier_name, &config, timeout);
+        tokio::pin!(attempt);
+        let result = tokio::select! {
+            result = &mut attempt => result,
+            () = tokio::time::sleep(WATCH_AFTER) => {
+                self.watch(held, part).await;
+                attempt.await
+            }
+        };
+        match result {
             Ok(()) => self.finish_sent(job, &kind, shutdown).await,
             Err(AttemptError::Delivery(e)) => {
                 self.in_flight.failed(job.notifier_id);
@@ -157,7 +181,7 @@ impl Worker {
                     None if e.retryable() => {
                         let reason = format!("gave up after {made} attempts: {e}");
                         self.finish_failed(held, &kind, made, &reason, shutdown)
-                            .await;
+                            .await
                     }
                     None => {
                         self.finish_failed(held, &kind, made, &e.message, shutdown)
@@ -165,12 +189,27 @@ impl Worker {
                     }
                 }
             }
-            Err(AttemptError::LostLease) => self.count(&kind, "duplicate"),
-            // The lease lapses and the scheduler queues the job again.
+            Err(AttemptError::LostLease) => {
+                self.count(&kind, "duplicate");
+                true
+            }
+            // The job goes back; its copy finds the lease and has it watched.
             Err(AttemptError::Database(e)) => {
                 self.database_down.store(true, Ordering::Relaxed);
-                warn!(notification = %job.notification_id, error = %e, "cannot renew the lease; the job waits for it to end");
+                warn!(notification = %job.notification_id, error = %e, "cannot renew the lease");
+                false
             }
+        }
+    }
+
+    /// Hands a long delivery's notification over to the database and lets its
+    /// message go; if the database cannot take it, the message stays held.
+    async fn watch(&self, held: Lease<'_>, part: &mut Option<Part>) {
+        let lease = (held.job.notification_id, held.token);
+        if self.watches.call(lease).await.is_ok()
+            && let Some(part) = part.take()
+        {
+            part.done();
         }
     }
 

@@ -3,10 +3,10 @@
 //!
 //! A message carries one job or many (jobs of one kind travel together). For
 //! each job the sender takes a share of its notifier, a slot, and a lease on the
-//! notification in the database; once every job of a message is leased or
-//! otherwise taken care of, the message is acked: from then on the database
-//! owns each notification. A job whose notification is done, leased by another
-//! sender or put aside is a spare copy and is dropped.
+//! notification in the database; once every job of a message has its outcome
+//! written (or was handed over to the database, see `job`), the message is
+//! acked. A job whose notification is done, leased by another sender or put
+//! aside is a spare copy and is dropped.
 //!
 //! Each lease covers one attempt. A success is recorded as sent; a permanent
 //! failure, or the last retryable one, as failed with a row in the error table
@@ -56,7 +56,8 @@ pub struct SenderOptions {
     /// Deliveries in flight at once to a slow or failing notifier; more are
     /// put aside for a moment.
     pub per_notifier: usize,
-    /// Jobs a sender holds per queue before they are leased.
+    /// Jobs a sender holds per queue whose outcome is not written yet (and
+    /// messages the broker may push ahead).
     pub prefetch: u16,
     /// Defaults for notifiers that set no `max_elapsed` / `max_attempts`.
     pub retry: RetryPolicy,
@@ -106,6 +107,7 @@ struct Worker {
     sent: Batcher<Uuid, ()>,
     retries: Batcher<herald_store::Retry, ()>,
     defers: Batcher<Defer, ()>,
+    watches: Batcher<(Uuid, Uuid), ()>,
     database_down: AtomicBool,
 }
 
@@ -144,6 +146,13 @@ impl Sender {
                 move |defers| {
                     let store = store.clone();
                     async move { store.defer_many(&defers).await }
+                }
+            }),
+            watches: Batcher::spawn_writes({
+                let store = store.clone();
+                move |leases| {
+                    let store = store.clone();
+                    async move { store.watch_leases(&leases).await }
                 }
             }),
             store,
@@ -215,12 +224,6 @@ impl Sender {
     }
 }
 
-/// AMQP messages a consumer may hold unacked: a few batches' worth (the jobs
-/// in hand are bounded by `prefetch` on top of this).
-fn messages_prefetch(jobs: u16) -> u16 {
-    (jobs / 8).clamp(16, jobs.max(16))
-}
-
 impl Worker {
     async fn consume(
         self: Arc<Self>,
@@ -235,7 +238,10 @@ impl Worker {
         } = lane;
         let broker = self.publisher.broker().clone();
         let prefetch = self.options.prefetch;
-        let mut sub = Subscription::new(broker, queue.clone(), messages_prefetch(prefetch));
+        // A message holds its jobs until their outcome is written, so the
+        // broker may push as many messages as jobs may be in hand: when jobs
+        // travel one per message, as at a trickle, none waits on the prefetch.
+        let mut sub = Subscription::new(broker, queue.clone(), prefetch);
         let in_hand = InHand::new(usize::from(prefetch));
         let queue_name: Arc<str> = queue.as_str().into();
         loop {

@@ -18,12 +18,13 @@ use crate::job::Lease;
 use crate::message::Part;
 
 impl Worker {
+    /// Records a success; whether it was written.
     pub(crate) async fn finish_sent(
         &self,
         job: &DeliveryJob,
         kind: &str,
         shutdown: &CancellationToken,
-    ) {
+    ) -> bool {
         let id = job.notification_id;
         if !self
             .persist("record a sent notification", shutdown, || {
@@ -31,9 +32,9 @@ impl Worker {
             })
             .await
         {
-            // The lease ends and the scheduler queues the job again: it may be sent twice.
+            // The job comes back and finds the lease: it may be sent twice.
             warn!(notification = %id, "sent, but the outcome could not be recorded before shutdown");
-            return;
+            return false;
         }
         let latency = (OffsetDateTime::now_utc() - job.routed_at)
             .as_seconds_f64()
@@ -44,8 +45,10 @@ impl Worker {
             .observe(latency);
         self.count(kind, "sent");
         debug!(notification = %id, kind, "delivered");
+        true
     }
 
+    /// Records a round that failed for good; whether it was written.
     pub(crate) async fn finish_failed(
         &self,
         held: Lease<'_>,
@@ -53,18 +56,20 @@ impl Worker {
         attempts: u32,
         reason: &str,
         shutdown: &CancellationToken,
-    ) {
+    ) -> bool {
         let job = held.job;
         warn!(notification = %job.notification_id, notifier = %job.notifier_id, kind, attempts, error = reason, "delivery failed");
-        if self
+        let written = self
             .persist_failure(held, attempts, reason, false, shutdown)
-            .await
-        {
+            .await;
+        if written {
             self.count(kind, "failed");
         }
+        written
     }
 
-    /// Puts the notification aside until its next attempt, with this one's error.
+    /// Puts the notification aside until its next attempt, with this one's
+    /// error; whether it was written.
     pub(crate) async fn retry_later(
         &self,
         held: Lease<'_>,
@@ -72,7 +77,7 @@ impl Worker {
         wait: Duration,
         error: DeliveryError,
         shutdown: &CancellationToken,
-    ) {
+    ) -> bool {
         let retry = Retry {
             notification_id: held.job.notification_id,
             token: held.token,
@@ -80,14 +85,15 @@ impl Worker {
             error: error.message,
         };
         debug!(notification = %retry.notification_id, error = %retry.error, ?wait, "delivery failed; will retry");
-        if self
+        let written = self
             .persist("record a retry", shutdown, || {
                 self.retries.call(retry.clone())
             })
-            .await
-        {
+            .await;
+        if written {
             self.count(kind, "retried");
         }
+        written
     }
 
     /// Puts a job of a busy notifier aside for `wait`, before any lease.

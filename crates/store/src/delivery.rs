@@ -1,13 +1,18 @@
 //! The sender's side: lease a notification, record how its attempt ended, put a
 //! notification aside until a later moment.
 //!
-//! A pending notification is owned either by a job in the broker (`due_at` is
-//! null) or by the database (`due_at` is set): while a sender holds its lease
-//! (`due_at` is the lease's end), while a retry waits for its next attempt, or
-//! while a job of a slow notifier waits its turn. When `due_at` passes, the
-//! scheduler (`schedule.rs`) queues the job again; a lease that ended is left
-//! [`LEASE_GRACE`] longer, so a sender that lost the database while sending can
-//! write the outcome it holds before anyone sends again.
+//! A pending notification is owned by a job in the broker (`due_at` is null:
+//! the job's message is acked only once the outcome is written, so a sender
+//! that dies leaves it to be redelivered), or by the database (`due_at` is
+//! set): a retry waiting for its next attempt, a job put aside while its
+//! notifier was busy, or a lease being watched (a spare copy met it, or the
+//! delivery ran long and let its message go). When `due_at` passes, the
+//! scheduler (`schedule.rs`) queues the job again. A lease that ended keeps
+//! others out [`LEASE_GRACE`] longer, so a sender that lost the database while
+//! sending can write the outcome it holds before anyone sends again.
+//!
+//! Leasing and recording a success change no indexed column, so on the common
+//! path both updates stay on the row's page.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,8 +43,9 @@ pub enum Claim {
     Claimed(Claimed),
     /// Delivered or given up already: this job is a duplicate.
     Done(NotificationStatus),
-    /// Another delivery holds a lease until then; if it does not finish, the
-    /// scheduler queues the job again. This copy is not needed.
+    /// Another delivery holds a lease until then; the notification is now
+    /// watched, and queued again if that delivery does not finish. This copy
+    /// is not needed.
     Leased { until: OffsetDateTime },
     /// Put aside until then (a retry's wait); the scheduler queues it then.
     Parked { until: OffsetDateTime },
@@ -93,12 +99,18 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         });
     };
     let owner: Option<Uuid> = row.get("lease_owner");
-    if owner != Some(token) {
-        let until = row.get("due_at");
-        return Ok(match owner {
-            Some(_) => Claim::Leased { until },
-            None => Claim::Parked { until },
-        });
+    match owner {
+        Some(owner) if owner == token => {}
+        Some(_) => {
+            return Ok(Claim::Leased {
+                until: row.get("lease_until"),
+            });
+        }
+        None => {
+            return Ok(Claim::Parked {
+                until: row.get("due_at"),
+            });
+        }
     }
     Ok(Claim::Claimed(Claimed {
         notifier_name: name,
@@ -115,12 +127,23 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T,
     text.parse().map_err(StoreError::Corrupt)
 }
 
-/// Whether a claim takes the row `n` for request `c`.
+/// Whether a claim takes the row `n` for request `c`: its own lease, or a
+/// pending notification not put aside for later and not under another's
+/// lease (grace included).
 macro_rules! takes {
     () => {
-        "(n.status = 'pending' AND (n.due_at IS NULL OR n.lease_owner = c.token
-           OR (n.lease_owner IS NULL AND n.due_at <= now())
-           OR n.due_at < now() - $4 * interval '1 second'))"
+        "(n.status = 'pending' AND (n.lease_owner = c.token
+           OR ((n.due_at IS NULL OR n.due_at <= now())
+               AND (n.lease_owner IS NULL OR n.lease_until < now() - $4 * interval '1 second'))))"
+    };
+}
+
+/// Whether the row is under another delivery's lease (grace included): the
+/// claim does not take it, and has it watched.
+macro_rules! watches {
+    () => {
+        "(n.status = 'pending' AND n.lease_owner <> c.token
+           AND n.lease_until >= now() - $4 * interval '1 second')"
     };
 }
 
@@ -129,16 +152,27 @@ const CLAIM: &str = concat!(
      SET lease_owner = CASE WHEN ",
     takes!(),
     " THEN c.token ELSE n.lease_owner END,
+         lease_until = CASE WHEN ",
+    takes!(),
+    " THEN now() + c.secs * interval '1 second'
+                            ELSE n.lease_until END,
          due_at = CASE WHEN ",
     takes!(),
-    " THEN now() + c.secs * interval '1 second' ELSE n.due_at END,
+    " THEN
+                           CASE WHEN n.due_at IS NOT NULL AND n.lease_owner = c.token
+                                THEN now() + (c.secs + $4) * interval '1 second' END
+                       WHEN ",
+    watches!(),
+    " THEN
+                           coalesce(n.due_at, n.lease_until + $4 * interval '1 second')
+                       ELSE n.due_at END,
          round_started_at = CASE WHEN ",
     takes!(),
     " THEN coalesce(n.round_started_at, now())
                                  ELSE n.round_started_at END
      FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
      WHERE n.id = c.id
-     RETURNING n.id, n.status, n.lease_owner, n.due_at, n.notifier_id, n.attempts,
+     RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
                n.round_attempts, n.round_started_at,
                (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
                (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
@@ -154,9 +188,10 @@ impl Store {
     /// lease, or says why not; answers in the order of `requests`. The same
     /// token renews its own lease. Many requests make one statement.
     ///
-    /// A notification may be taken when its job is in the broker (no `due_at`),
-    /// when it was put aside and its moment has come, or when another lease
-    /// ended more than [`LEASE_GRACE`] ago.
+    /// A notification may be taken when its job is in the broker (no `due_at`)
+    /// or its moment has come, and no other lease holds it (one that ended more
+    /// than [`LEASE_GRACE`] ago does not). A copy that meets another's lease
+    /// has the notification watched: due when that lease and its grace end.
     ///
     /// The statement selects rows by id alone and decides in `CASE` whether to
     /// take each: a row that a replay or the scheduler is changing is locked, so
@@ -199,7 +234,7 @@ impl Store {
                 "WITH n AS (
                     UPDATE notifications n
                     SET status = 'sent', attempts = n.attempts + 1, sent_at = now(), updated_at = now(),
-                        lease_owner = NULL, due_at = NULL
+                        lease_owner = NULL, lease_until = NULL, due_at = NULL
                     WHERE n.id = ANY($1) AND n.status = 'pending'
                     RETURNING n.id
                  )
@@ -225,7 +260,7 @@ impl Store {
             .prepare_cached(
                 "UPDATE notifications n
                  SET attempts = n.attempts + 1, round_attempts = n.round_attempts + 1,
-                     last_error = r.error, updated_at = now(), lease_owner = NULL,
+                     last_error = r.error, updated_at = now(), lease_owner = NULL, lease_until = NULL,
                      due_at = now() + r.secs * interval '1 second'
                  FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[]) AS r(id, token, secs, error)
                  WHERE n.id = r.id AND n.status = 'pending' AND n.lease_owner = r.token",
@@ -288,7 +323,7 @@ impl Store {
                 "WITH n AS (
                     UPDATE notifications
                     SET status = 'failed', attempts = attempts + least($3::int, 1), last_error = $4,
-                        updated_at = now(), lease_owner = NULL, due_at = NULL
+                        updated_at = now(), lease_owner = NULL, lease_until = NULL, due_at = NULL
                     WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL)
                     RETURNING id
                  )
@@ -324,13 +359,37 @@ impl Store {
         row.map(|r| parse::<FailureStatus>(r.get(0))).transpose()
     }
 
+    /// Hands deliveries that run long over to the database: each notification
+    /// becomes due when its lease and grace end, so its job's message can be
+    /// acked now without the notification depending on the sender. One
+    /// statement for all.
+    pub async fn watch_leases(&self, leases: &[(Uuid, Uuid)]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications n
+                 SET due_at = n.lease_until + $3 * interval '1 second'
+                 FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
+                 WHERE n.id = l.id AND n.lease_owner = l.token AND n.status = 'pending'",
+            )
+            .await
+            .map_err(StoreError::query("prepare watch leases"))?;
+        let ids: Vec<Uuid> = leases.iter().map(|(id, _)| *id).collect();
+        let tokens: Vec<Uuid> = leases.iter().map(|(_, token)| *token).collect();
+        client
+            .execute(&stmt, &[&ids, &tokens, &secs(LEASE_GRACE)])
+            .await
+            .map_err(StoreError::query("watch leases"))?;
+        Ok(())
+    }
+
     /// Gives a lease back before the attempt began (on shutdown): the
     /// notification is due at once, so the scheduler queues it again.
     pub async fn release(&self, notification_id: Uuid, token: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE notifications SET lease_owner = NULL, due_at = now()
+                "UPDATE notifications SET lease_owner = NULL, lease_until = NULL, due_at = now()
                  WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
                 &[&notification_id, &token],
             )

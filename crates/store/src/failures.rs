@@ -176,7 +176,7 @@ impl Store {
         .await
         .map_err(StoreError::query("mark failures replaying"))?;
         tx.execute(
-            "UPDATE notifications SET status = 'pending', lease_owner = NULL, due_at = NULL,
+            "UPDATE notifications SET status = 'pending', lease_owner = NULL, lease_until = NULL, due_at = NULL,
                     round_attempts = 0, round_started_at = NULL, updated_at = now()
              WHERE id = ANY($1)",
             &[&notification_ids],

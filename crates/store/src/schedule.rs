@@ -56,8 +56,9 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::query("begin scheduling"))?;
-        // A lease that ended is due only after the grace; the outer condition
-        // is checked again on the locked row.
+        // A row under a live lease is left to its holder, who finishes or
+        // lets the lease end. The outer condition is checked again on the
+        // locked row.
         let rows = tx
             .query(
                 "SELECT n.id AS notification_id, n.notifier_id, n.kind, n.rule_ids, e.body
@@ -66,12 +67,10 @@ impl Store {
                      SELECT id FROM (
                          SELECT id, row_number() OVER (PARTITION BY notifier_id ORDER BY due_at) AS nth
                          FROM notifications
-                         WHERE due_at <= now() - CASE WHEN lease_owner IS NULL THEN interval '0'
-                                                      ELSE $3 * interval '1 second' END
+                         WHERE due_at <= now()
                      ) d WHERE nth <= $2 LIMIT $1)
-                   AND n.status = 'pending'
-                   AND n.due_at <= now() - CASE WHEN n.lease_owner IS NULL THEN interval '0'
-                                                ELSE $3 * interval '1 second' END
+                   AND n.status = 'pending' AND n.due_at <= now()
+                   AND (n.lease_owner IS NULL OR n.lease_until < now() - $3 * interval '1 second')
                  FOR UPDATE OF n SKIP LOCKED",
                 &[&limit, &per_notifier, &LEASE_GRACE.as_secs_f64()],
             )
@@ -86,7 +85,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<Uuid> = jobs.iter().map(|j| j.notification_id).collect();
         tx.execute(
-            "UPDATE notifications SET due_at = NULL, lease_owner = NULL WHERE id = ANY($1)",
+            "UPDATE notifications SET due_at = NULL, lease_owner = NULL, lease_until = NULL
+             WHERE id = ANY($1)",
             &[&ids],
         )
         .await

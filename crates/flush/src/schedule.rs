@@ -21,7 +21,7 @@ pub const TICK: Duration = Duration::from_millis(100);
 const BATCH: i64 = 500;
 /// Notifications of one notifier queued per batch, so that a slow notifier's
 /// put-aside backlog comes back a share at a time.
-const PER_NOTIFIER: i64 = 256;
+const PER_NOTIFIER: usize = 256;
 
 #[derive(Clone)]
 pub struct Scheduler {

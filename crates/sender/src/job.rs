@@ -273,13 +273,24 @@ impl Worker {
         self.claims.call(request).await
     }
 
-    /// The notifier's settings, unsealed and parsed; an error is permanent.
-    fn settings(&self, claimed: &Claimed) -> Result<NotifierConfig, String> {
+    /// The notifier's settings, unsealed and parsed, from the cache while the
+    /// notifier is unchanged; an error is permanent.
+    fn settings(&self, claimed: &Claimed) -> Result<Arc<NotifierConfig>, String> {
+        let key = (claimed.notifier_id, claimed.settings_version);
+        if let Some(config) = self.settings.lock().expect("never poisoned").get(&key) {
+            return Ok(config.clone());
+        }
         let mut config = claimed.config.clone();
         self.key
             .open_config(&mut config, herald_channels::secret_fields(&claimed.kind))
             .map_err(|e| format!("notifier settings cannot be read: {e}"))?;
-        NotifierConfig::parse(&claimed.kind, &config)
-            .map_err(|e| format!("notifier settings are invalid: {e}"))
+        let config = NotifierConfig::parse(&claimed.kind, &config)
+            .map(Arc::new)
+            .map_err(|e| format!("notifier settings are invalid: {e}"))?;
+        let mut cache = self.settings.lock().expect("never poisoned");
+        // A changed notifier leaves its old entry behind: keep one per notifier.
+        cache.retain(|(id, _), _| *id != claimed.notifier_id);
+        cache.insert(key, config.clone());
+        Ok(config)
     }
 }

@@ -29,14 +29,17 @@ mod message;
 mod outcome;
 pub mod retry;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use herald_channels::NotifierConfig;
 use herald_metrics::Metrics;
 use herald_model::{DeliveryJob, SecretKey};
 use herald_queue::{Publisher, Subscription};
 use herald_store::{Claim, Defer, LeaseRequest, Store};
+use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -108,6 +111,8 @@ struct Worker {
     retries: Batcher<herald_store::Retry, ()>,
     defers: Batcher<Defer, ()>,
     watches: Batcher<(Uuid, Uuid), ()>,
+    /// Unsealed, parsed notifier settings by notifier and version.
+    settings: Mutex<HashMap<(Uuid, OffsetDateTime), Arc<NotifierConfig>>>,
     database_down: AtomicBool,
 }
 
@@ -162,6 +167,7 @@ impl Sender {
             metrics,
             in_flight: InFlight::new(options.per_notifier),
             options,
+            settings: Mutex::new(HashMap::new()),
             database_down: AtomicBool::new(false),
         };
         Sender {

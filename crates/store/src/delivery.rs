@@ -57,10 +57,13 @@ pub enum Claim {
 
 #[derive(Debug)]
 pub struct Claimed {
+    pub notifier_id: Uuid,
     pub notifier_name: String,
     pub kind: String,
     /// Sealed settings, as stored.
     pub config: serde_json::Value,
+    /// Changes whenever the settings do: what a cache of them is keyed by.
+    pub settings_version: OffsetDateTime,
     /// Attempts over every round.
     pub attempts: i32,
     /// Attempts of this round before this one, and when the round began.
@@ -113,9 +116,11 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         }
     }
     Ok(Claim::Claimed(Claimed {
+        notifier_id: row.get("notifier_id"),
         notifier_name: name,
         kind,
         config,
+        settings_version: row.get("settings_version"),
         attempts: row.get("attempts"),
         round_attempts: row.get("round_attempts"),
         round_started_at: row.get("round_started_at"),
@@ -148,35 +153,36 @@ macro_rules! watches {
 }
 
 const CLAIM: &str = concat!(
-    "UPDATE notifications n
-     SET lease_owner = CASE WHEN ",
+    "WITH u AS (
+       UPDATE notifications n
+       SET lease_owner = CASE WHEN ",
     takes!(),
     " THEN c.token ELSE n.lease_owner END,
-         lease_until = CASE WHEN ",
+           lease_until = CASE WHEN ",
     takes!(),
     " THEN now() + c.secs * interval '1 second'
-                            ELSE n.lease_until END,
-         due_at = CASE WHEN ",
+                              ELSE n.lease_until END,
+           due_at = CASE WHEN ",
     takes!(),
     " THEN
-                           CASE WHEN n.due_at IS NOT NULL AND n.lease_owner = c.token
-                                THEN now() + (c.secs + $4) * interval '1 second' END
-                       WHEN ",
+                             CASE WHEN n.due_at IS NOT NULL AND n.lease_owner = c.token
+                                  THEN now() + (c.secs + $4) * interval '1 second' END
+                         WHEN ",
     watches!(),
     " THEN
-                           coalesce(n.due_at, n.lease_until + $4 * interval '1 second')
-                       ELSE n.due_at END,
-         round_started_at = CASE WHEN ",
+                             coalesce(n.due_at, n.lease_until + $4 * interval '1 second')
+                         ELSE n.due_at END,
+           round_started_at = CASE WHEN ",
     takes!(),
     " THEN coalesce(n.round_started_at, now())
-                                 ELSE n.round_started_at END
-     FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
-     WHERE n.id = c.id
-     RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
-               n.round_attempts, n.round_started_at,
-               (SELECT name FROM notifiers WHERE id = n.notifier_id) AS name,
-               (SELECT kind FROM notifiers WHERE id = n.notifier_id) AS kind,
-               (SELECT config FROM notifiers WHERE id = n.notifier_id) AS config"
+                                   ELSE n.round_started_at END
+       FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
+       WHERE n.id = c.id
+       RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
+                 n.round_attempts, n.round_started_at
+     )
+     SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version
+     FROM u LEFT JOIN notifiers f ON f.id = u.notifier_id"
 );
 
 fn secs(d: Duration) -> f64 {

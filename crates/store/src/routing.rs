@@ -122,7 +122,7 @@ impl Store {
                  ), ev AS (
                     INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at)
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                         $6::text[], $7::jsonb[], $8::timestamptz[])
+                                         $6::text[], $7::json[], $8::timestamptz[])
                     WHERE (SELECT current FROM v)
                     ON CONFLICT (id) DO NOTHING
                     RETURNING id

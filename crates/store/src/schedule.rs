@@ -4,6 +4,8 @@
 //! nothing). Rows are locked `FOR UPDATE SKIP LOCKED`, so several schedulers
 //! split the work instead of doubling it.
 
+use std::collections::HashMap;
+
 use herald_model::Event;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -45,37 +47,53 @@ impl Store {
     /// first and at most `per_notifier` of one notifier (a slow notifier's
     /// backlog comes back a share at a time, never all at once), through
     /// `enqueue`; they are no longer due once it succeeded.
+    ///
+    /// The statements lean on the index of due notifications whatever the
+    /// table's statistics say, so an idle scheduler costs one index probe.
     pub async fn queue_due<E>(
         &self,
         limit: i64,
-        per_notifier: i64,
+        per_notifier: usize,
         enqueue: impl AsyncFnOnce(&[StoredJob]) -> Result<(), E>,
     ) -> Result<ReplayOutcome<E>, StoreError> {
         let mut client = self.client().await?;
+        // First a look, outside any transaction, along the index of due
+        // notifications: most of the time nothing is due and that is all.
+        let look = client
+            .prepare_cached(
+                "SELECT id, notifier_id FROM notifications WHERE due_at <= now()
+                 ORDER BY due_at LIMIT $1",
+            )
+            .await
+            .map_err(StoreError::query("prepare look for due notifications"))?;
+        let due = client
+            .query(&look, &[&(limit * 2)])
+            .await
+            .map_err(StoreError::query("look for due notifications"))?;
+        let ids = share_out(&due, limit, per_notifier);
+        if ids.is_empty() {
+            return Ok(ReplayOutcome::Replayed(0));
+        }
         let tx = client
             .transaction()
             .await
             .map_err(StoreError::query("begin scheduling"))?;
-        // A row under a live lease is left to its holder, who finishes or
-        // lets the lease end. The outer condition is checked again on the
-        // locked row.
-        let rows = tx
-            .query(
+        // A row under a live lease is left to its holder, who finishes or lets
+        // the lease end; the conditions are checked on the locked row.
+        let lock = tx
+            .prepare_cached(
                 "SELECT n.id AS notification_id, n.notifier_id, n.kind, n.rule_ids, e.body
                  FROM notifications n JOIN events e ON e.id = n.event_id
-                 WHERE n.id IN (
-                     SELECT id FROM (
-                         SELECT id, row_number() OVER (PARTITION BY notifier_id ORDER BY due_at) AS nth
-                         FROM notifications
-                         WHERE due_at <= now()
-                     ) d WHERE nth <= $2 LIMIT $1)
-                   AND n.status = 'pending' AND n.due_at <= now()
-                   AND (n.lease_owner IS NULL OR n.lease_until < now() - $3 * interval '1 second')
+                 WHERE n.id = ANY($1) AND n.status = 'pending' AND n.due_at <= now()
+                   AND (n.lease_owner IS NULL OR n.lease_until < now() - $2 * interval '1 second')
                  FOR UPDATE OF n SKIP LOCKED",
-                &[&limit, &per_notifier, &LEASE_GRACE.as_secs_f64()],
             )
             .await
-            .map_err(StoreError::query("select due notifications"))?;
+            .map_err(StoreError::query("prepare lock due notifications"))?;
+        let rows = tx
+            .query(&lock, &[&ids, &LEASE_GRACE.as_secs_f64()])
+            .await
+            .map_err(StoreError::query("lock due notifications"))?;
         if rows.is_empty() {
             return Ok(ReplayOutcome::Replayed(0));
         }
@@ -100,4 +118,20 @@ impl Store {
             .map_err(StoreError::query("commit scheduling"))?;
         Ok(ReplayOutcome::Replayed(jobs.len()))
     }
+}
+
+/// The ids to take from `due` (oldest first): up to `limit`, at most
+/// `per_notifier` of one notifier.
+fn share_out(due: &[Row], limit: i64, per_notifier: usize) -> Vec<Uuid> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut taken: HashMap<Uuid, usize> = HashMap::new();
+    due.iter()
+        .filter(|row| {
+            let n = taken.entry(row.get("notifier_id")).or_default();
+            *n += 1;
+            *n <= per_notifier
+        })
+        .map(|row| row.get("id"))
+        .take(limit)
+        .collect()
 }

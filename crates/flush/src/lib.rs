@@ -61,8 +61,9 @@ pub async fn refresh_failures_gauge(store: &Store, metrics: &Metrics) {
     }
 }
 
-/// Publishes jobs rebuilt from the database, one message per channel kind and
-/// lane; `Ok` once the broker confirmed them all.
+/// Publishes jobs rebuilt from the database in the later lane (critical ones
+/// in the critical lane), one message per channel kind and lane; `Ok` once the
+/// broker confirmed them all.
 async fn queue_jobs(publisher: &Publisher, jobs: &[StoredJob]) -> Result<(), QueueError> {
     let now = OffsetDateTime::now_utc();
     let jobs = jobs.iter().map(|j| {
@@ -78,7 +79,7 @@ async fn queue_jobs(publisher: &Publisher, jobs: &[StoredJob]) -> Result<(), Que
     let topology = publisher.broker().topology();
     let messages: Vec<_> = JobBatch::group(jobs)
         .iter()
-        .map(|b| topology.delivery_message(&b.kind, b.critical, b.encode()))
+        .map(|b| topology.later_message(&b.kind, b.critical, b.encode()))
         .collect();
     publisher.publish(&messages).await
 }

@@ -109,21 +109,21 @@ pub const VARS: &[(&str, &str, &str)] = &[
     (
         "HERALD_SENDER_PER_NOTIFIER",
         "128",
-        "Deliveries in flight to one notifier per sender; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's wait in the wait queue.",
+        "Deliveries in flight to one notifier per sender; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's are put aside for a moment.",
     ),
     (
         "HERALD_SENDER_PREFETCH",
-        "512",
-        "Unacked jobs per delivery queue and sender.",
+        "256",
+        "Jobs a sender holds per delivery queue before their outcome is written; the rest wait in the queue, where the router sees the backlog.",
     ),
     (
         "HERALD_ROUTER_PREFETCH",
         "512",
-        "Unacked events per router consumer.",
+        "Unacked messages per router consumer at most (fewer when messages carry many events: about a batch is held).",
     ),
     (
         "HERALD_ROUTER_CONSUMERS",
-        "2",
+        "1",
         "Router consumers of the normal lane per process (the critical lane has its own).",
     ),
     (

@@ -155,7 +155,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     };
     let (app, bind) = if roles.api {
         let state = AppState {
-            ingest: Ingest::new(publisher.clone(), metrics.clone()),
+            ingest: Ingest::new(publisher.clone(), metrics.clone()).paced(),
             store,
             flusher,
             key,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use herald_metrics::Metrics;
 use herald_model::{Category, Event, EventError, Severity};
-use herald_queue::{Broker, Publisher, QueueError, QueueType, Topology};
+use herald_queue::{Broker, Depths, Publisher, QueueError, QueueType, Topology};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -42,16 +42,43 @@ pub enum IngestError {
 /// small, few enough that a router batch is made of several messages.
 pub const EVENTS_PER_MESSAGE: usize = 100;
 
+/// How long a request may wait for the router's queue to have room.
+const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+/// Messages ready in the router's queue above which a request waits: any,
+/// since the router holds a batch's worth already.
+const BACKED_UP: u32 = 0;
+
 /// Publishes validated events to the events exchange.
 #[derive(Clone)]
 pub struct Ingest {
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
+    /// Set for the API: see [`Ingest::paced`].
+    depths: Option<Arc<Depths>>,
 }
 
 impl Ingest {
     pub fn new(publisher: Arc<Publisher>, metrics: Arc<Metrics>) -> Ingest {
-        Ingest { publisher, metrics }
+        Ingest {
+            publisher,
+            metrics,
+            depths: None,
+        }
+    }
+
+    /// Publishing waits, briefly, while the router's queue is backed up (the
+    /// router itself waits while the senders are behind). A client that
+    /// publishes as fast as it is answered thus goes at the pace Herald
+    /// delivers, and its events spend their time in flight, not in queues;
+    /// one that publishes in parallel still gets every event accepted, at
+    /// most [`ADMISSION_WAIT`] later. Critical events never wait, and nothing
+    /// waits on a queue no router consumes (the router stopped, or the
+    /// database is down): then the queue is what absorbs the burst.
+    #[must_use]
+    pub fn paced(mut self) -> Ingest {
+        let broker = self.publisher.broker().clone();
+        self.depths = Some(Arc::new(Depths::new(broker, Duration::from_millis(2))));
+        self
     }
 
     /// Publishes `events`; `Ok` means the broker confirmed all of them.
@@ -62,6 +89,12 @@ impl Ingest {
     /// event is sent as the object it is.
     pub async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
         let topology = self.publisher.broker().topology();
+        if let Some(depths) = &self.depths
+            && events.iter().any(|e| e.severity != Severity::Critical)
+        {
+            let queue = topology.router_queue();
+            depths.room(&queue, BACKED_UP, Some(ADMISSION_WAIT)).await;
+        }
         let mut by_key: Vec<(String, Vec<&Event>)> = Vec::new();
         for e in events {
             let key = e.routing_key();

@@ -7,11 +7,13 @@
 //! - [`Publisher`] reports success only when the broker confirmed every message.
 //! - [`Subscription`] yields deliveries and re-subscribes after a connection loss;
 //!   whatever was not acked is redelivered by the broker.
+//! - [`Depths`] tells how much waits in a queue, for stages that push back.
 //!
 //! It knows nothing of events or jobs: bodies are bytes.
 
 mod broker;
 mod consumer;
+mod depth;
 mod publisher;
 mod topology;
 
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 pub use broker::{Broker, redact_url};
 pub use consumer::{Delivery, Subscription};
+pub use depth::{Depth, Depths};
 pub use publisher::{Outgoing, Publisher};
 pub use topology::{QueueType, Topology};
 

@@ -7,6 +7,7 @@
 //!   any other key       -> <p>.events.unrouted (alternate exchange) -> <p>.router
 //! <p>.deliveries           direct, key <kind>  -> <p>.deliveries.<kind>
 //! <p>.deliveries.critical  direct, key <kind>  -> <p>.deliveries.<kind>.critical
+//! <p>.deliveries.later     direct, key <kind>  -> <p>.deliveries.<kind>.later
 //! <p>.dead                 topic, key <queue it came from> -> <p>.dead
 //! ```
 
@@ -109,6 +110,10 @@ impl Topology {
         format!("{}.deliveries.critical", self.prefix)
     }
 
+    fn later_deliveries_exchange(&self) -> String {
+        format!("{}.deliveries.later", self.prefix)
+    }
+
     pub fn dead_exchange(&self) -> String {
         format!("{}.dead", self.prefix)
     }
@@ -129,6 +134,13 @@ impl Topology {
         format!("{}.deliveries.{kind}.critical", self.prefix)
     }
 
+    /// Jobs queued again from the database (retries, jobs put aside,
+    /// replays): their own queue, so that a broken endpoint's retries never
+    /// stand in line with, or hold back, fresh jobs.
+    pub fn later_delivery_queue(&self, kind: &str) -> String {
+        format!("{}.deliveries.{kind}.later", self.prefix)
+    }
+
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.prefix)
     }
@@ -146,6 +158,17 @@ impl Topology {
             self.critical_deliveries_exchange()
         } else {
             self.deliveries_exchange()
+        };
+        Outgoing::json(exchange, kind.to_owned(), body)
+    }
+
+    /// Delivery jobs queued again from the database: in the later lane of
+    /// their `kind`, or the critical lane when `critical`.
+    pub fn later_message(&self, kind: &str, critical: bool, body: Vec<u8>) -> Outgoing {
+        let exchange = if critical {
+            self.critical_deliveries_exchange()
+        } else {
+            self.later_deliveries_exchange()
         };
         Outgoing::json(exchange, kind.to_owned(), body)
     }
@@ -205,6 +228,11 @@ impl Topology {
                 name: self.critical_delivery_queue(kind),
                 dead_letter_to: dead.clone(),
                 bindings: vec![bind(self.critical_deliveries_exchange(), kind)],
+            });
+            queues.push(QueueSpec {
+                name: self.later_delivery_queue(kind),
+                dead_letter_to: dead.clone(),
+                bindings: vec![bind(self.later_deliveries_exchange(), kind)],
             });
         }
         queues
@@ -275,6 +303,11 @@ impl Topology {
                 FieldTable::default(),
             ),
             (
+                self.later_deliveries_exchange(),
+                ExchangeKind::Direct,
+                FieldTable::default(),
+            ),
+            (
                 self.dead_exchange(),
                 ExchangeKind::Topic,
                 FieldTable::default(),
@@ -322,6 +355,10 @@ mod tests {
             "herald.deliveries.email.critical"
         );
         assert_eq!(t.critical_router_queue(), "herald.router.critical");
+        assert_eq!(
+            t.later_delivery_queue("email"),
+            "herald.deliveries.email.later"
+        );
         assert_eq!(t.dead_queue(), "herald.dead");
         assert_eq!("quorum".parse::<QueueType>(), Ok(QueueType::Quorum));
         assert!("mirrored".parse::<QueueType>().is_err());

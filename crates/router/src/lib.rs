@@ -18,10 +18,11 @@ mod rules;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_metrics::Metrics;
 use herald_model::{DeliveryJob, Event, JobBatch};
-use herald_queue::{Delivery, Outgoing, Publisher, QueueError, Subscription};
+use herald_queue::{Delivery, Depths, Outgoing, Publisher, QueueError, Subscription};
 use herald_store::{NewNotification, Recorded, Routing, Store, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +33,9 @@ pub use rules::{RuleSet, Target};
 
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
-    /// Unacked messages the broker may push ahead.
+    /// Unacked messages the broker may push ahead, at most; fewer when
+    /// messages carry many events, so that about a batch is in hand and the
+    /// rest waits in the queue, where the API sees it.
     pub prefetch: u16,
     /// Events handled together at most.
     pub batch_size: usize,
@@ -46,7 +49,7 @@ impl Default for RouterOptions {
         RouterOptions {
             prefetch: 512,
             batch_size: 400,
-            consumers: 2,
+            consumers: 1,
         }
     }
 }
@@ -58,7 +61,22 @@ pub struct Router {
     metrics: Arc<Metrics>,
     options: RouterOptions,
     rules: RuleSet,
+    depths: Arc<Depths>,
+    /// The delivery queues (normal lane) this lane has fed: it takes no new
+    /// batch while one of them is backed up.
+    fed: HashSet<String>,
 }
+
+/// Messages ready in a delivery queue above which the router waits.
+const BACKED_UP: u32 = 1;
+/// How long the router trusts a delivery queue's depth: a backlog takes longer
+/// than this to matter, and a probe per batch would cost more than the batch
+/// at a trickle.
+const DEPTH_FRESH: Duration = Duration::from_millis(10);
+/// How long a batch that is not full waits for more events: at a trickle, a
+/// statement and a message then serve several events instead of one; under
+/// load batches fill at once and nothing waits.
+const LINGER: Duration = Duration::from_millis(8);
 
 /// Why a batch goes back to the queue untouched.
 enum Handback {
@@ -75,6 +93,11 @@ struct Incoming {
 }
 
 impl Incoming {
+    /// How many events the message carried.
+    fn size(&self) -> usize {
+        self.events.len() + self.invalid.len()
+    }
+
     fn read(delivery: Delivery, now: OffsetDateTime) -> Incoming {
         let mut events = Vec::new();
         let mut invalid = Vec::new();
@@ -105,11 +128,13 @@ impl Router {
         options: RouterOptions,
     ) -> Router {
         Router {
+            depths: Arc::new(Depths::new(publisher.broker().clone(), DEPTH_FRESH)),
             store,
             publisher,
             metrics,
             options,
             rules: RuleSet::default(),
+            fed: HashSet::new(),
         }
     }
 
@@ -131,17 +156,33 @@ impl Router {
 
     async fn lane(mut self, queue: String, shutdown: CancellationToken) {
         let broker = self.publisher.broker().clone();
-        let mut sub = Subscription::new(broker, queue, self.options.prefetch);
+        let critical = queue == broker.topology().critical_router_queue();
+        let (max, budget) = (self.options.prefetch, self.options.batch_size);
+        let mut sub = Subscription::with_budget(broker, queue, max, budget);
         info!(queue = %sub.queue(), "router consuming");
-        while let Some(first) = sub.next(&shutdown).await {
+        loop {
+            // Critical events never wait; the others wait while the senders
+            // are behind, so the backlog stays here, where the API sees it.
+            if !critical {
+                tokio::select! {
+                    () = self.room() => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            let Some(first) = sub.next(&shutdown).await else {
+                break;
+            };
             let now = OffsetDateTime::now_utc();
             let mut batch = vec![Incoming::read(first, now)];
+            sub.observe(batch[0].size());
             let mut events = batch[0].events.len();
+            let linger = tokio::time::Instant::now() + LINGER;
             while events < self.options.batch_size {
-                let Some(more) = sub.ready(1).pop() else {
+                let Some(more) = sub.next_before(linger).await else {
                     break;
                 };
                 let more = Incoming::read(more, now);
+                sub.observe(more.size());
                 events += more.events.len();
                 batch.push(more);
             }
@@ -200,6 +241,11 @@ impl Router {
             .publish(&jobs)
             .await
             .map_err(Handback::Broker)?;
+        let topology = self.publisher.broker().topology();
+        let normal = topology.deliveries_exchange();
+        for job in jobs.iter().filter(|j| j.exchange == normal) {
+            self.fed.insert(topology.delivery_queue(&job.routing_key));
+        }
         self.count(&events, &recorded);
         debug!(
             events = events.len(),
@@ -354,6 +400,13 @@ impl Router {
             .map_err(Handback::Broker)?;
         self.metrics.dead_lettered.with_label_values(&[queue]).inc();
         Ok(())
+    }
+
+    /// Returns once no delivery queue this lane feeds is backed up.
+    async fn room(&self) {
+        for queue in &self.fed {
+            self.depths.room(queue, BACKED_UP, None).await;
+        }
     }
 
     async fn wait_for_database(&self, shutdown: &CancellationToken) {

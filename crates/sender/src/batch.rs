@@ -5,10 +5,12 @@
 //! costs a fraction of a round trip and of a commit instead of a whole one. A
 //! second statement in flight keeps a request from waiting for a whole batch
 //! before its own begins: the time between an endpoint's answer and its record
-//! is the window in which a killed sender sends twice.
+//! is the window in which a killed sender sends twice. A small batch lingers a
+//! moment for company (see [`LINGER`]).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_store::StoreError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -19,6 +21,11 @@ const MAX_BATCH: usize = 256;
 const TRIES: usize = 3;
 /// Statements of one batcher running at once.
 const IN_FLIGHT: usize = 2;
+/// A batch smaller than this waits up to [`LINGER`] for more requests: at a
+/// trickle a statement and its commit then serve several deliveries; a
+/// busier system gathers more while statements run and does not wait.
+const SMALL: usize = 8;
+const LINGER: Duration = Duration::from_millis(4);
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -65,6 +72,13 @@ impl<Req: Send + Sync + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
                     match incoming.try_recv() {
                         Ok(more) => batch.push(more),
                         Err(_) => break,
+                    }
+                }
+                let linger = tokio::time::Instant::now() + LINGER;
+                while batch.len() < SMALL {
+                    match tokio::time::timeout_at(linger, incoming.recv()).await {
+                        Ok(Some(more)) => batch.push(more),
+                        _ => break,
                     }
                 }
                 let run = run.clone();

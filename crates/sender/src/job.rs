@@ -92,6 +92,8 @@ impl Worker {
         let held = Lease { token, job };
         match self.claim(job.notification_id, token, lease).await {
             Ok(Claim::Claimed(claimed)) => {
+                let mut part = part;
+                part.leased();
                 let mut part = Some(part);
                 let written = self.deliver(held, claimed, &mut part, shutdown).await;
                 match (part, written) {

@@ -77,7 +77,7 @@ impl Default for SenderOptions {
         SenderOptions {
             concurrency: 256,
             per_notifier: 128,
-            prefetch: 512,
+            prefetch: 256,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             max_replays: 10,
@@ -192,6 +192,11 @@ impl Sender {
                     slots: slots.clone(),
                 },
                 Lane {
+                    queue: topology.later_delivery_queue(kind),
+                    critical: false,
+                    slots: slots.clone(),
+                },
+                Lane {
                     queue: topology.critical_delivery_queue(kind),
                     critical: true,
                     slots: critical_slots.clone(),
@@ -244,10 +249,10 @@ impl Worker {
         } = lane;
         let broker = self.publisher.broker().clone();
         let prefetch = self.options.prefetch;
-        // A message holds its jobs until their outcome is written, so the
-        // broker may push as many messages as jobs may be in hand: when jobs
-        // travel one per message, as at a trickle, none waits on the prefetch.
-        let mut sub = Subscription::new(broker, queue.clone(), prefetch);
+        // About `prefetch` jobs in hand, however many travel per message: the
+        // rest waits in the queue, where the router sees the backlog.
+        let budget = usize::from(prefetch);
+        let mut sub = Subscription::with_budget(broker, queue.clone(), prefetch, budget);
         let in_hand = InHand::new(usize::from(prefetch));
         let queue_name: Arc<str> = queue.as_str().into();
         loop {
@@ -280,6 +285,7 @@ impl Worker {
                     continue;
                 }
             };
+            sub.observe(jobs.len());
             let parts = message::parts(delivery, &queue_name, jobs.len(), &in_hand);
             for (job, part) in jobs.into_iter().zip(parts) {
                 let worker = self.clone();

@@ -4,8 +4,10 @@
 //! (shutdown, database down), the whole message goes back to the queue, and the
 //! jobs already taken care of are dropped as duplicates when it returns.
 //!
-//! It also counts the jobs a consumer holds that are not settled yet, so a
-//! consumer takes no new message while it holds enough work.
+//! It also counts the jobs a consumer holds that are not leased yet, so a
+//! consumer takes no new message while it holds enough work. Deliveries in
+//! flight are bounded by the slots and do not count: a notifier whose
+//! deliveries hang must not keep the consumer from other notifiers' jobs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use herald_queue::Delivery;
 use tokio::sync::Notify;
 
-/// Unsettled jobs a consumer holds, against a limit.
+/// Jobs a consumer holds that are not leased yet, against a limit.
 pub(crate) struct InHand {
     count: AtomicUsize,
     limit: usize,
@@ -62,6 +64,8 @@ struct Message {
 /// job back, so a task that ends early never leaves its message unacked.
 pub(crate) struct Part {
     message: Arc<Message>,
+    /// Still counted in hand (not leased yet).
+    in_hand: bool,
     settled: bool,
 }
 
@@ -83,6 +87,7 @@ pub(crate) fn parts(
     (0..n)
         .map(|_| Part {
             message: message.clone(),
+            in_hand: true,
             settled: false,
         })
         .collect()
@@ -99,6 +104,14 @@ impl Part {
         &self.message.queue
     }
 
+    /// The job is leased: it leaves the count in hand, though its message
+    /// waits for its outcome.
+    pub(crate) fn leased(&mut self) {
+        if std::mem::replace(&mut self.in_hand, false) {
+            self.message.in_hand.give();
+        }
+    }
+
     /// The job is taken care of.
     pub(crate) fn done(mut self) {
         self.settle(false);
@@ -113,11 +126,11 @@ impl Part {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
+        self.leased();
         let message = &self.message;
         if hand_back {
             message.handed_back.store(true, Ordering::Release);
         }
-        message.in_hand.give();
         // Without a runtime (the process is ending) the channel closes unacked
         // and the broker requeues the message.
         if message.remaining.fetch_sub(1, Ordering::AcqRel) == 1

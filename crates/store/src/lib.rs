@@ -18,11 +18,13 @@ mod routing;
 mod rules;
 mod schedule;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
-use tracing::info;
+use tracing::{debug, info};
 
 pub use delivery::{Claim, Claimed, Defer, LEASE_GRACE, LeaseRequest, Retry};
 pub use error::StoreError;
@@ -53,7 +55,20 @@ impl<T> Page<T> {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    growth: Arc<Growth>,
 }
+
+/// Rows recorded since the tables' statistics were last refreshed by Herald,
+/// and how many there were then.
+#[derive(Default)]
+struct Growth {
+    since: AtomicU64,
+    at_last: AtomicU64,
+}
+
+/// Herald stops refreshing statistics itself past this many rows: autovacuum's
+/// analyze keeps up with a table that large.
+const YOUNG: u64 = 1_000_000;
 
 impl Store {
     /// Connects, creating the database if it is missing and applying migrations.
@@ -67,7 +82,18 @@ impl Store {
     }
 
     /// A pool over an existing, migrated database.
-    pub fn with_pool(config: tokio_postgres::Config, pool_size: usize) -> Store {
+    pub fn with_pool(mut config: tokio_postgres::Config, pool_size: usize) -> Store {
+        // Herald's rows are read by primary key from tables that live in
+        // memory: a random page costs about what a sequential one does. With
+        // the default (4x), a young table's plans scan it whole; see
+        // `Store::grew`. Options in the URL come first and may say otherwise.
+        let ours = "-c random_page_cost=1.1";
+        let options = match config.get_options() {
+            Some(given) => format!("{ours} {given}"),
+            None => ours.to_owned(),
+        };
+        config.options(&options);
+
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -84,7 +110,10 @@ impl Store {
             .runtime(Runtime::Tokio1)
             .build()
             .expect("a pool with a runtime and timeouts always builds");
-        Store { pool }
+        Store {
+            pool,
+            growth: Arc::default(),
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -99,6 +128,45 @@ impl Store {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Counts `rows` newly recorded events and, while the tables are young,
+    /// refreshes their statistics each time they doubled. Statements are
+    /// prepared once per connection and PostgreSQL soon settles on one plan
+    /// for each, from the statistics of the moment: on a table of a thousand
+    /// rows that plan scans the whole table, which at a million rows costs a
+    /// hundred times more, and autovacuum's analyze comes at most once a
+    /// minute. An ANALYZE makes every connection plan again.
+    pub fn grew(&self, rows: u64) {
+        let since = self.growth.since.fetch_add(rows, Ordering::Relaxed) + rows;
+        let at_last = self.growth.at_last.load(Ordering::Relaxed);
+        if at_last >= YOUNG || since < at_last.max(1000) {
+            return;
+        }
+        // One refresh per doubling, whoever counted past it first.
+        if self
+            .growth
+            .since
+            .compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        self.growth.at_last.fetch_add(since, Ordering::Relaxed);
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.analyze().await {
+                debug!(%error, "refreshing table statistics failed");
+            }
+        });
+    }
+
+    async fn analyze(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .batch_execute("ANALYZE events, notifications")
+            .await
+            .map_err(StoreError::query("analyze"))
     }
 
     /// Whether the database answers.

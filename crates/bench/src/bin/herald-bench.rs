@@ -620,7 +620,38 @@ async fn outcomes(herald: &Deployment) -> anyhow::Result<Value> {
             counts.insert(outcome.to_owned(), json!(total));
         }
     }
+    // Where the time goes: from the router to the endpoint's answer, as Herald
+    // measures it (bucket bounds, so a coarse split of publish-to-sink).
+    let routed = "herald_delivery_latency_seconds_bucket{";
+    counts.insert(
+        "route_to_endpoint_ms_at_most".into(),
+        json!({"p50": bucket_quantile(&text, routed, 0.5), "p95": bucket_quantile(&text, routed, 0.95)}),
+    );
     Ok(Value::Object(counts))
+}
+
+/// The upper bound, in milliseconds, of the histogram bucket that holds
+/// quantile `q` of the samples of the metric whose bucket lines start with
+/// `prefix` (all label sets summed).
+fn bucket_quantile(text: &str, prefix: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(prefix)) {
+        let le = line.split("le=\"").nth(1)?.split('"').next()?;
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        let count: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        match buckets.iter_mut().find(|(b, _)| *b == le) {
+            Some((_, c)) => *c += count,
+            None => buckets.push((le, count)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    let (le, _) = buckets.iter().find(|(_, c)| *c >= q * total)?;
+    Some(le * 1000.0)
 }
 
 fn round(x: f64) -> f64 {

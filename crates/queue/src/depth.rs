@@ -1,0 +1,105 @@
+//! How many messages wait in a queue, and how many consumers it has: what
+//! stages that push back read before they take or add more work. Each answer
+//! is a passive `queue.declare`, kept for a few milliseconds, so callers that
+//! ask often cost the broker little.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lapin::Channel;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use tokio::sync::Mutex;
+
+use crate::{Broker, bounded};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    /// Messages ready, not delivered to any consumer.
+    pub ready: u32,
+    pub consumers: u32,
+}
+
+pub struct Depths {
+    broker: Broker,
+    /// How long an answer is reused.
+    fresh: Duration,
+    /// A failed passive declare (a queue that does not exist) closes its
+    /// channel, so depths use one of their own.
+    channel: Mutex<Option<Channel>>,
+    known: std::sync::Mutex<HashMap<String, (Instant, Depth)>>,
+}
+
+impl Depths {
+    /// Depths read through `broker`, each answer reused for `fresh`.
+    pub fn new(broker: Broker, fresh: Duration) -> Depths {
+        Depths {
+            broker,
+            fresh,
+            channel: Mutex::new(None),
+            known: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The depth of `queue`, at most `fresh` old; `None` if the broker cannot
+    /// tell now (unreachable, no such queue).
+    pub async fn of(&self, queue: &str) -> Option<Depth> {
+        if let Some(depth) = self.cached(queue) {
+            return Some(depth);
+        }
+        let mut slot = self.channel.lock().await;
+        // Another caller may have asked while this one waited for the channel.
+        if let Some(depth) = self.cached(queue) {
+            return Some(depth);
+        }
+        let channel = match slot.as_ref().filter(|c| c.status().connected()) {
+            Some(channel) => channel.clone(),
+            None => {
+                let (_, channel) = self.broker.channel(Duration::from_secs(1)).await.ok()?;
+                *slot = Some(channel.clone());
+                channel
+            }
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = channel.queue_declare(queue.into(), passive, FieldTable::default());
+        let Ok(found) = bounded("queue.declare", declared).await else {
+            *slot = None;
+            return None;
+        };
+        let depth = Depth {
+            ready: found.message_count(),
+            consumers: found.consumer_count(),
+        };
+        self.known
+            .lock()
+            .expect("never poisoned")
+            .insert(queue.to_owned(), (Instant::now(), depth));
+        Some(depth)
+    }
+
+    fn cached(&self, queue: &str) -> Option<Depth> {
+        let known = self.known.lock().expect("never poisoned");
+        let (at, depth) = known.get(queue)?;
+        (at.elapsed() < self.fresh).then_some(*depth)
+    }
+
+    /// Waits while `queue` has consumers and more than `limit` messages ready,
+    /// checking as often as answers go stale, at most `wait` (forever if `None`).
+    /// A queue without consumers is not waited on: nothing would drain it.
+    pub async fn room(&self, queue: &str, limit: u32, wait: Option<Duration>) {
+        let until = wait.map(|w| Instant::now() + w);
+        loop {
+            match self.of(queue).await {
+                Some(d) if d.consumers > 0 && d.ready > limit => {}
+                _ => return,
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return;
+            }
+            tokio::time::sleep(self.fresh).await;
+        }
+    }
+}

@@ -128,8 +128,8 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ),
     (
         "HERALD_ROUTER_BATCH",
-        "400",
-        "Events recorded per database statement at most.",
+        "100",
+        "Events recorded per database statement at most; also about how many a router holds (more batches better, fewer wait less).",
     ),
     (
         "HERALD_PUBLISH_TIMEOUT",

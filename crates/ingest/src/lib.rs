@@ -42,8 +42,10 @@ pub enum IngestError {
 /// small, few enough that a router batch is made of several messages.
 pub const EVENTS_PER_MESSAGE: usize = 100;
 
-/// How long a request may wait for the router's queue to have room.
+/// How long a request may wait for the router's queue to have room, and how
+/// long the queue may stay as long as it is before the request stops waiting.
 const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+const ADMISSION_STALL: Duration = Duration::from_millis(50);
 /// Messages ready in the router's queue above which a request waits: any,
 /// since the router holds a batch's worth already.
 const BACKED_UP: u32 = 0;
@@ -70,10 +72,10 @@ impl Ingest {
     /// router itself waits while the senders are behind). A client that
     /// publishes as fast as it is answered thus goes at the pace Herald
     /// delivers, and its events spend their time in flight, not in queues;
-    /// one that publishes in parallel still gets every event accepted, at
-    /// most [`ADMISSION_WAIT`] later. Critical events never wait, and nothing
-    /// waits on a queue no router consumes (the router stopped, or the
-    /// database is down): then the queue is what absorbs the burst.
+    /// every event is still accepted, at most [`ADMISSION_WAIT`] later.
+    /// Critical events never wait, and nothing waits on a backlog that is not
+    /// draining (a stalled endpoint, a stopped router, a database down): then
+    /// the queue is what absorbs the burst.
     #[must_use]
     pub fn paced(mut self) -> Ingest {
         let broker = self.publisher.broker().clone();
@@ -93,7 +95,8 @@ impl Ingest {
             && events.iter().any(|e| e.severity != Severity::Critical)
         {
             let queue = topology.router_queue();
-            depths.room(&queue, BACKED_UP, Some(ADMISSION_WAIT)).await;
+            let wait = (ADMISSION_WAIT, ADMISSION_STALL);
+            depths.room(&queue, BACKED_UP, Some(wait)).await;
         }
         let mut by_key: Vec<(String, Vec<&Event>)> = Vec::new();
         for e in events {

@@ -23,6 +23,9 @@ pub enum Behaviour {
     Hang,
     /// Answers 200 after this many milliseconds.
     Delay(u64),
+    /// Answers 200 once [`Sink::release`] is called (requests that arrive
+    /// after it are answered at once).
+    Hold,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +63,7 @@ impl Request {
 struct State {
     requests: Mutex<Vec<Request>>,
     behaviour: Mutex<Option<Behaviour>>,
+    released: tokio::sync::Notify,
 }
 
 pub struct Sink {
@@ -90,6 +94,13 @@ impl Sink {
 
     pub fn set(&self, behaviour: Behaviour) {
         *self.state.behaviour.lock().unwrap() = Some(behaviour);
+    }
+
+    /// Answers every request held by [`Behaviour::Hold`], and from now on
+    /// answers at once.
+    pub fn release(&self) {
+        self.set(Behaviour::Ok);
+        self.state.released.notify_waiters();
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -176,7 +187,7 @@ async fn answer(
                 .into_response(),
         ),
         Behaviour::Hang => (0, StatusCode::OK.into_response()),
-        Behaviour::Delay(_) => (200, StatusCode::OK.into_response()),
+        Behaviour::Delay(_) | Behaviour::Hold => (200, StatusCode::OK.into_response()),
     };
     let request = Request {
         method: method.to_string(),
@@ -190,6 +201,11 @@ async fn answer(
         answered_at: None,
         answered: status,
     };
+    // Registered before the request shows, so a release that follows cannot
+    // be missed.
+    let released = state.released.notified();
+    tokio::pin!(released);
+    released.as_mut().enable();
     let index = {
         let mut requests = state.requests.lock().unwrap();
         requests.push(request);
@@ -198,6 +214,7 @@ async fn answer(
     match behaviour {
         Behaviour::Hang => std::future::pending::<()>().await,
         Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Behaviour::Hold => released.await,
         _ => {}
     }
     state.requests.lock().unwrap()[index].answered_at = Some(Instant::now());

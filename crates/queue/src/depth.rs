@@ -80,23 +80,37 @@ impl Depths {
         Some(depth)
     }
 
+    /// A known depth still fresh: an empty queue's for five times longer,
+    /// since a backlog takes a while to build and at a trickle the probes
+    /// would cost more than the work.
     fn cached(&self, queue: &str) -> Option<Depth> {
         let known = self.known.lock().expect("never poisoned");
         let (at, depth) = known.get(queue)?;
-        (at.elapsed() < self.fresh).then_some(*depth)
+        let fresh = match depth.ready {
+            0 => self.fresh * 5,
+            _ => self.fresh,
+        };
+        (at.elapsed() < fresh).then_some(*depth)
     }
 
     /// Waits while `queue` has consumers and more than `limit` messages ready,
-    /// checking as often as answers go stale, at most `wait` (forever if `None`).
-    /// A queue without consumers is not waited on: nothing would drain it.
-    pub async fn room(&self, queue: &str, limit: u32, wait: Option<Duration>) {
-        let until = wait.map(|w| Instant::now() + w);
+    /// checking as often as answers go stale. With `wait`, gives up after that
+    /// long, and sooner when the queue has not shrunk for `stall`: waiting for
+    /// a backlog that is not draining helps no one.
+    pub async fn room(&self, queue: &str, limit: u32, wait: Option<(Duration, Duration)>) {
+        let start = Instant::now();
+        let (mut least, mut shrank) = (u32::MAX, start);
         loop {
-            match self.of(queue).await {
-                Some(d) if d.consumers > 0 && d.ready > limit => {}
+            let ready = match self.of(queue).await {
+                Some(d) if d.consumers > 0 && d.ready > limit => d.ready,
                 _ => return,
+            };
+            if ready < least {
+                (least, shrank) = (ready, Instant::now());
             }
-            if until.is_some_and(|u| Instant::now() >= u) {
+            if let Some((most, stall)) = wait
+                && (start.elapsed() >= most || shrank.elapsed() >= stall)
+            {
                 return;
             }
             tokio::time::sleep(self.fresh).await;

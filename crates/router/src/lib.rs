@@ -48,7 +48,7 @@ impl Default for RouterOptions {
     fn default() -> Self {
         RouterOptions {
             prefetch: 512,
-            batch_size: 400,
+            batch_size: 100,
             consumers: 1,
         }
     }

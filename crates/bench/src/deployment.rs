@@ -11,8 +11,26 @@ use herald_loadkit::HeraldProcess;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// The broker every deployment here uses: the local one.
+/// The machine's own broker.
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Where a deployment's broker and database server are.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub amqp: String,
+    /// A PostgreSQL URL without the database name.
+    pub database_server: String,
+}
+
+impl Place {
+    /// The machine's own RabbitMQ and PostgreSQL.
+    pub fn local() -> Place {
+        Place {
+            amqp: AMQP.into(),
+            database_server: "postgres://postgres@127.0.0.1:5432".into(),
+        }
+    }
+}
 
 pub struct Deployment {
     pub binary: PathBuf,
@@ -47,17 +65,28 @@ pub fn herald_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 impl Deployment {
-    /// Prepares (does not start) a deployment named `name`, with `vars` set on
-    /// top of Herald's localhost defaults.
+    /// Prepares (does not start) a deployment named `name` against the local
+    /// services, with `vars` set on top of Herald's localhost defaults.
     pub fn new(binary: PathBuf, name: &str, vars: &[(&str, &str)]) -> anyhow::Result<Deployment> {
+        Deployment::at(binary, name, vars, &Place::local())
+    }
+
+    /// As [`Deployment::new`], against the broker and database server of `place`.
+    pub fn at(
+        binary: PathBuf,
+        name: &str,
+        vars: &[(&str, &str)],
+        place: &Place,
+    ) -> anyhow::Result<Deployment> {
         let id = Uuid::now_v7().simple().to_string();
         let database = format!("herald_{name}_{}", &id[20..]);
         let port = free_port()?;
         let mut env: Vec<(String, String)> = vec![
             (
                 "HERALD_DATABASE_URL".into(),
-                format!("postgres://postgres@127.0.0.1:5432/{database}"),
+                format!("{}/{database}", place.database_server),
             ),
+            ("HERALD_AMQP_URL".into(), place.amqp.clone()),
             ("HERALD_AMQP_PREFIX".into(), format!("{name}-{}", &id[20..])),
             (
                 "HERALD_SECRET_KEY".into(),
@@ -167,19 +196,21 @@ impl Deployment {
         format!("{}/events", self.api)
     }
 
-    /// Stops every process, deletes the deployment's queues and drops its database.
+    /// Stops every process, deletes the deployment's queues and drops its
+    /// database, wherever its variables point.
     pub async fn tear_down(mut self) {
         for (_, mut p) in self.processes.drain() {
             p.kill().await;
         }
         let prefix = self.var("HERALD_AMQP_PREFIX").unwrap_or_default();
+        let amqp = self.var("HERALD_AMQP_URL").unwrap_or_else(|| AMQP.into());
         let topology = herald_queue::Topology::new(
             &prefix,
             herald_queue::QueueType::Classic,
             &["webhook", "email"],
         );
-        if let Ok(conn) =
-            lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await
+        let connect = lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default());
+        if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connect).await
             && let Ok(ch) = conn.create_channel().await
         {
             for queue in topology.queue_names() {
@@ -188,8 +219,11 @@ impl Deployment {
                     .await;
             }
         }
+        let database_url = self.var("HERALD_DATABASE_URL").unwrap_or_default();
+        let server = database_url.rsplit_once('/').map_or("", |(server, _)| server);
         let _ = tokio::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("{server}/postgres"))
+            .arg("-qc")
             .arg(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.database

@@ -10,6 +10,5 @@ pub mod arrivals;
 pub mod deployment;
 pub mod load;
 pub mod raw;
-pub mod services;
 
 pub use deployment::Deployment;

@@ -161,7 +161,12 @@ impl PgCluster {
 
     /// The URL of database `name` in this cluster (Herald creates it).
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        format!("{}/{name}", self.server_url())
+    }
+
+    /// The cluster's URL without a database.
+    pub fn server_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 
     /// A fast shutdown, as an operator's `pg_ctlcluster … stop -m fast`:

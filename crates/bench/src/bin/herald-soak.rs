@@ -1,11 +1,18 @@
 //! `herald-soak`: runs load through a Herald deployment of separate processes
-//! for a given time while injecting faults at random — RabbitMQ and PostgreSQL
-//! restarts, a sender killed or terminated, an endpoint that fails, rate
-//! limits or hangs — then waits for the pipeline to drain and prints one line:
-//! events sent, deliveries expected, received, lost, duplicated.
+//! for a given time while injecting faults at random — a RabbitMQ restart, a
+//! PostgreSQL outage, a sender killed or terminated, an endpoint that fails,
+//! rate limits or hangs — then waits for the pipeline to drain and prints one
+//! line: events sent, deliveries expected, received, lost, duplicated, and how
+//! many of the duplicates lie inside a kill window.
+//!
+//! RabbitMQ and PostgreSQL are disposable instances started for the run
+//! (their own node, cluster, ports and data directories, removed at the end):
+//! the machine's own services are never stopped. `--topology scaled` runs one
+//! `herald api`, two `herald router`, three `herald sender` and one `herald
+//! flush`; `roles` (the default) one process per role.
 //!
 //! Loopback only; every fault is bounded in time and undone before the drain.
-//! Exits non-zero if anything was lost.
+//! Exits non-zero if anything was lost, or doubled outside a kill window.
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -15,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use herald_bench::{Deployment, deployment, services};
-use herald_loadkit::{Behaviour, Sink, publish, tally};
+use herald_bench::Deployment;
+use herald_bench::deployment::{self, Place};
+use herald_loadkit::{Behaviour, PgCluster, RabbitNode, Sink, duplicates, publish, tally};
 use herald_model::Span;
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -41,6 +49,9 @@ struct Args {
         default_value = "rabbitmq,postgres,kill-sender,stop-sender,endpoint"
     )]
     faults: Vec<Fault>,
+    /// How the roles are spread over processes.
+    #[arg(long, value_enum, default_value_t = Topology::Roles)]
+    topology: Topology,
     /// Seed of the fault draw, to replay a run.
     #[arg(long)]
     seed: Option<u64>,
@@ -61,7 +72,32 @@ enum Fault {
     Endpoint,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    /// One process per role: api, router, sender, flush.
+    Roles,
+    /// One api, two routers, three senders, one flush.
+    Scaled,
+}
+
+impl Topology {
+    /// (process name, role) of every process.
+    fn processes(self) -> Vec<(String, &'static str)> {
+        let counts: &[(&str, usize)] = match self {
+            Topology::Roles => &[("api", 1), ("router", 1), ("sender", 1), ("flush", 1)],
+            Topology::Scaled => &[("api", 1), ("router", 2), ("sender", 3), ("flush", 1)],
+        };
+        counts
+            .iter()
+            .flat_map(|(role, n)| (1..=*n).map(move |i| (format!("{role}-{i}"), *role)))
+            .collect()
+    }
+}
+
 const PATH: &str = "/soak";
+/// `HERALD_DELIVERY_TIMEOUT` of the deployment: a copy sent this long (and a
+/// second) before a sender was killed may have been in its hands.
+const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn log(message: &str) {
     eprintln!(
@@ -72,29 +108,48 @@ fn log(message: &str) {
 
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
+/// The disposable services a run faults, and when senders were killed.
+struct Faults {
+    rabbit: RabbitNode,
+    postgres: PgCluster,
+    kills: std::sync::Mutex<Vec<Instant>>,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     START.get_or_init(Instant::now);
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     log(&format!(
-        "seed {seed}; {} of load at {}/s",
-        args.duration, args.rate
+        "seed {seed}; {} of load at {}/s, topology {:?}; starting a RabbitMQ node and a PostgreSQL cluster of its own",
+        args.duration, args.rate, args.topology
     ));
+    let (rabbit, postgres) = tokio::join!(RabbitNode::start(), PgCluster::start());
+    let place = Place {
+        amqp: rabbit.url(),
+        database_server: postgres.server_url(),
+    };
+    let faults = Faults {
+        rabbit,
+        postgres,
+        kills: std::sync::Mutex::new(Vec::new()),
+    };
     let binary = deployment::herald_binary(args.herald.clone())?;
-    let mut herald = Deployment::new(
+    let timeout = format!("{}s", TIMEOUT.as_secs());
+    let mut herald = Deployment::at(
         binary,
         "soak",
         &[
             ("HERALD_FLUSH_INTERVAL", "3s"),
             ("HERALD_RETRY_MAX_ELAPSED", "5s"),
-            ("HERALD_DELIVERY_TIMEOUT", "2s"),
+            ("HERALD_DELIVERY_TIMEOUT", &timeout),
             ("HERALD_SHUTDOWN_TIMEOUT", "5s"),
             ("HERALD_MAX_REPLAYS", "1000"),
         ],
+        &place,
     )?;
-    for role in ["api", "router", "sender", "flush"] {
-        herald.start(role, role);
+    for (name, role) in args.topology.processes() {
+        herald.start(&name, role);
     }
     herald.wait_ready(Duration::from_secs(60)).await?;
     let sink = Sink::start().await;
@@ -103,10 +158,17 @@ async fn main() -> anyhow::Result<()> {
         .post("/rules", json!({"name": "everything", "notifiers": [hook]}))
         .await?;
 
+    let senders: Vec<String> = args
+        .topology
+        .processes()
+        .into_iter()
+        .filter(|(_, role)| *role == "sender")
+        .map(|(name, _)| name)
+        .collect();
     let herald = Arc::new(Mutex::new(herald));
     let loading = Arc::new(AtomicBool::new(true));
     let load = tokio::spawn(load(herald.clone(), args.rate, loading.clone()));
-    inject(&herald, &sink, &args, seed).await?;
+    inject(&herald, &faults, &senders, &sink, &args, seed).await?;
     loading.store(false, Ordering::Relaxed);
     let ids = load.await.context("the load task")?;
 
@@ -120,15 +182,32 @@ async fn main() -> anyhow::Result<()> {
         ticks.tick().await;
     }
     let result = tally(&sink, PATH, &ids);
-    println!("{result}");
-    if result.lost > 0 {
-        log("the pipeline did not drain in time");
-    }
+    let kills = faults.kills.lock().expect("never poisoned").clone();
+    let doubled = duplicates(&sink, PATH);
+    let in_window = doubled
+        .iter()
+        .filter(|first| {
+            kills
+                .iter()
+                .any(|k| first.at <= *k && *k - first.at <= TIMEOUT + Duration::from_secs(1))
+        })
+        .count();
+    println!(
+        "{result}; duplicates inside a kill window: {in_window} of {} ({} kills)",
+        doubled.len(),
+        kills.len()
+    );
     let herald = Arc::into_inner(herald)
         .context("every task is done")?
         .into_inner();
     herald.tear_down().await;
     if result.lost > 0 {
+        log("the pipeline did not drain in time, or lost events");
+    }
+    if in_window < doubled.len() {
+        log("some duplicates are not explained by a kill");
+    }
+    if result.lost > 0 || in_window < doubled.len() {
         std::process::exit(1);
     }
     Ok(())
@@ -157,6 +236,8 @@ async fn load(herald: Arc<Mutex<Deployment>>, rate: u32, loading: Arc<AtomicBool
 /// Draws faults until the duration is over; each is undone before the next.
 async fn inject(
     herald: &Mutex<Deployment>,
+    faults: &Faults,
+    senders: &[String],
     sink: &Sink,
     args: &Args,
     seed: u64,
@@ -172,29 +253,34 @@ async fn inject(
         }
         let fault = args.faults[rng.usize(0..args.faults.len())];
         let length = Duration::from_millis(rng.u64(2_000..=10_000));
-        log(&format!("fault: {fault:?} for {length:?}"));
         match fault {
             Fault::Rabbitmq => {
-                services::rabbitmq_stop().await?;
-                tokio::time::sleep(length.min(Duration::from_secs(5))).await;
-                services::rabbitmq_start().await?;
+                let length = length.min(Duration::from_secs(5));
+                log(&format!("fault: RabbitMQ stopped for {length:?}"));
+                faults.rabbit.stop_app().await;
+                tokio::time::sleep(length).await;
+                faults.rabbit.start_app().await;
             }
             Fault::Postgres => {
-                services::postgres_stop().await?;
+                log(&format!("fault: PostgreSQL stopped for {length:?}"));
+                faults.postgres.stop().await;
                 tokio::time::sleep(length).await;
-                services::postgres_start().await?;
+                faults.postgres.start_server().await;
             }
             Fault::KillSender | Fault::StopSender => {
+                let name = &senders[rng.usize(0..senders.len())];
                 let mut h = herald.lock().await;
-                if let Some(sender) = h.process("sender") {
+                if let Some(sender) = h.process(name) {
                     if fault == Fault::KillSender {
+                        log(&format!("fault: {name} killed"));
+                        faults.kills.lock().expect("never poisoned").push(Instant::now());
                         sender.kill().await;
                     } else {
                         let (took, clean) = sender.terminate(Duration::from_secs(30)).await;
-                        log(&format!("sender stopped in {took:?}, clean exit: {clean}"));
+                        log(&format!("fault: {name} stopped in {took:?}, clean exit: {clean}"));
                     }
                 }
-                h.start("sender", "sender");
+                h.start(name, "sender");
             }
             Fault::Endpoint => {
                 let behaviour = match rng.u8(0..3) {
@@ -202,7 +288,7 @@ async fn inject(
                     1 => Behaviour::RetryAfter(1),
                     _ => Behaviour::Hang,
                 };
-                log(&format!("endpoint answers {behaviour:?}"));
+                log(&format!("fault: endpoint answers {behaviour:?} for {length:?}"));
                 sink.set(behaviour);
                 tokio::time::sleep(length).await;
                 sink.set(Behaviour::Ok);

@@ -378,3 +378,58 @@ async fn a_critical_event_overtakes_a_backlog_of_others_to_the_same_notifier() {
     sink.wait_delivered("/busy", 41, Duration::from_secs(30))
         .await;
 }
+
+/// A sender died holding a notification's lease; a copy of its job, meeting a
+/// busy notifier, is put aside and acked. The database then owns the
+/// notification (it becomes due when the dead lease and its grace end) and a
+/// sender delivers it, though no copy of the job is left in the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_put_aside_under_a_dead_senders_lease_is_delivered_when_the_lease_ends() {
+    let routing_only = Roles {
+        api: true,
+        router: true,
+        ..Roles::NONE
+    };
+    let mut app = spawn_roles(routing_only, &[]).await;
+    let sink = HttpSink::start().await;
+    let hook = app.webhook("orphan", &sink.url("/orphan"), json!({})).await;
+    app.rule(json!({"notifiers": [hook]})).await;
+    let event = app
+        .publish(json!({"source": "ci", "category": "system"}))
+        .await[0];
+    let pending = app.wait_notification(event, hook, "pending", SOON).await;
+    let id: Uuid = pending["id"].as_str().unwrap().parse().unwrap();
+
+    let store = herald_store::Store::connect(&app.config.database_url, 2)
+        .await
+        .unwrap();
+    let dead = herald_store::LeaseRequest {
+        notification_id: id,
+        token: Uuid::now_v7(),
+        lease: Duration::from_secs(1),
+    };
+    let claimed = store.claim_many(&[dead]).await.unwrap();
+    assert!(
+        matches!(claimed[0], herald_store::Claim::Claimed(_)),
+        "{claimed:?}"
+    );
+    let defer = herald_store::Defer {
+        notification_id: id,
+        wait: Duration::from_millis(100),
+    };
+    store.defer_many(&[defer]).await.unwrap();
+    // The only copy of the job goes: the database is the owner now.
+    let (_conn, ch) = amqp::channel_to(&app.config.amqp_url).await;
+    let queue = format!("{}.deliveries.webhook", app.prefix());
+    ch.queue_purge(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+
+    app.start_roles(Roles {
+        sender: true,
+        ..Roles::NONE
+    })
+    .await;
+    let sent = app.wait_notification(event, hook, "sent", SOON).await;
+    assert_eq!(sink.delivered("/orphan").len(), 1, "{sent}");
+}

@@ -8,7 +8,12 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 pub const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 pub async fn channel() -> (Connection, Channel) {
-    let conn = Connection::connect(URL, ConnectionProperties::default())
+    channel_to(URL).await
+}
+
+/// A confirming channel on the broker at `url`.
+pub async fn channel_to(url: &str) -> (Connection, Channel) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
         .await
         .expect("RabbitMQ must be reachable on 127.0.0.1:5672 (ops/test.sh starts it)");
     let ch = conn.create_channel().await.unwrap();

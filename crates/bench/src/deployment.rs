@@ -220,7 +220,9 @@ impl Deployment {
             }
         }
         let database_url = self.var("HERALD_DATABASE_URL").unwrap_or_default();
-        let server = database_url.rsplit_once('/').map_or("", |(server, _)| server);
+        let server = database_url
+            .rsplit_once('/')
+            .map_or("", |(server, _)| server);
         let _ = tokio::process::Command::new("psql")
             .arg(format!("{server}/postgres"))
             .arg("-qc")

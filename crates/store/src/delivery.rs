@@ -285,24 +285,28 @@ impl Store {
     }
 
     /// Puts jobs aside that were not leased: each notification becomes due
-    /// after its wait, unless it is done, leased by a sender, or already put
-    /// aside for later (then the job in hand is a spare copy). One statement.
+    /// after its wait; one under a lease (a sender may have died holding it)
+    /// is watched instead, due when the lease and its grace end; one already
+    /// put aside for later, or done, is left as it is. Either way the job in
+    /// hand is then a spare copy: the database owns the notification. One
+    /// statement for all.
     pub async fn defer_many(&self, deferrals: &[Defer]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
                 "UPDATE notifications n
-                 SET due_at = now() + d.secs * interval '1 second'
+                 SET due_at = CASE WHEN n.lease_owner IS NULL THEN now() + d.secs * interval '1 second'
+                                   ELSE coalesce(n.due_at, n.lease_until + $3 * interval '1 second') END
                  FROM unnest($1::uuid[], $2::float8[]) AS d(id, secs)
-                 WHERE n.id = d.id AND n.status = 'pending' AND n.lease_owner IS NULL
-                   AND (n.due_at IS NULL OR n.due_at <= now())",
+                 WHERE n.id = d.id AND n.status = 'pending'
+                   AND (n.lease_owner IS NOT NULL OR n.due_at IS NULL OR n.due_at <= now())",
             )
             .await
             .map_err(StoreError::query("prepare defer"))?;
         let ids: Vec<Uuid> = deferrals.iter().map(|d| d.notification_id).collect();
         let waits: Vec<f64> = deferrals.iter().map(|d| secs(d.wait)).collect();
         client
-            .execute(&stmt, &[&ids, &waits])
+            .execute(&stmt, &[&ids, &waits, &secs(LEASE_GRACE)])
             .await
             .map_err(StoreError::query("defer"))?;
         Ok(())
@@ -386,21 +390,6 @@ impl Store {
             .execute(&stmt, &[&ids, &tokens, &secs(LEASE_GRACE)])
             .await
             .map_err(StoreError::query("watch leases"))?;
-        Ok(())
-    }
-
-    /// Gives a lease back before the attempt began (on shutdown): the
-    /// notification is due at once, so the scheduler queues it again.
-    pub async fn release(&self, notification_id: Uuid, token: Uuid) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE notifications SET lease_owner = NULL, lease_until = NULL, due_at = now()
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
-                &[&notification_id, &token],
-            )
-            .await
-            .map_err(StoreError::query("release lease"))?;
         Ok(())
     }
 }

@@ -200,6 +200,9 @@ async fn main() -> anyhow::Result<()> {
     let herald = Arc::into_inner(herald)
         .context("every task is done")?
         .into_inner();
+    if result.lost > 0 {
+        explain_missing(&herald, &sink, &ids).await;
+    }
     herald.tear_down().await;
     if result.lost > 0 {
         log("the pipeline did not drain in time, or lost events");
@@ -211,6 +214,42 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Logs what became of a few of the events that never arrived: their
+/// notification's status, attempts and last error, or that none was recorded.
+async fn explain_missing(herald: &Deployment, sink: &Sink, ids: &[Uuid]) {
+    let arrived: std::collections::HashSet<String> = sink
+        .delivered(PATH)
+        .iter()
+        .filter_map(herald_loadkit::Request::event_id)
+        .collect();
+    let missing: Vec<&Uuid> = ids
+        .iter()
+        .filter(|id| !arrived.contains(&id.to_string()))
+        .collect();
+    for id in missing.iter().take(8) {
+        let url = format!("{}/notifications?event_id={id}", herald.api);
+        let answer = match herald.http.get(url).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let shown = match answer["items"].as_array() {
+            Some(items) if items.is_empty() => "no notification recorded".to_owned(),
+            Some(items) => items
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{} {} attempts {} last error {}",
+                        n["id"], n["status"], n["attempts"], n["last_error"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            None => answer.to_string(),
+        };
+        log(&format!("missing event {id}: {shown}"));
+    }
 }
 
 /// Publishes `rate` events a second in batches of a tenth of a second until told
@@ -273,11 +312,17 @@ async fn inject(
                 if let Some(sender) = h.process(name) {
                     if fault == Fault::KillSender {
                         log(&format!("fault: {name} killed"));
-                        faults.kills.lock().expect("never poisoned").push(Instant::now());
+                        faults
+                            .kills
+                            .lock()
+                            .expect("never poisoned")
+                            .push(Instant::now());
                         sender.kill().await;
                     } else {
                         let (took, clean) = sender.terminate(Duration::from_secs(30)).await;
-                        log(&format!("fault: {name} stopped in {took:?}, clean exit: {clean}"));
+                        log(&format!(
+                            "fault: {name} stopped in {took:?}, clean exit: {clean}"
+                        ));
                     }
                 }
                 h.start(name, "sender");
@@ -288,7 +333,9 @@ async fn inject(
                     1 => Behaviour::RetryAfter(1),
                     _ => Behaviour::Hang,
                 };
-                log(&format!("fault: endpoint answers {behaviour:?} for {length:?}"));
+                log(&format!(
+                    "fault: endpoint answers {behaviour:?} for {length:?}"
+                ));
                 sink.set(behaviour);
                 tokio::time::sleep(length).await;
                 sink.set(Behaviour::Ok);

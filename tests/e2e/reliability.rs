@@ -433,3 +433,86 @@ async fn a_job_put_aside_under_a_dead_senders_lease_is_delivered_when_the_lease_
     let sent = app.wait_notification(event, hook, "sent", SOON).await;
     assert_eq!(sink.delivered("/orphan").len(), 1, "{sent}");
 }
+
+/// A replay has set a failed notification pending and queued its job, but not
+/// committed yet, when a sender puts that job aside (its notifier is busy):
+/// the put-aside waits for the replay and leaves the notification due, so the
+/// job is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_put_aside_while_its_replay_commits_stays_owned_by_the_database() {
+    let routing_only = Roles {
+        api: true,
+        router: true,
+        ..Roles::NONE
+    };
+    let app = spawn_roles(routing_only, &[]).await;
+    let sink = HttpSink::start().await;
+    let hook = app.webhook("replayed", &sink.url("/r"), json!({})).await;
+    app.rule(json!({"notifiers": [hook]})).await;
+    let event = app
+        .publish(json!({"source": "ci", "category": "system"}))
+        .await[0];
+    let pending = app.wait_notification(event, hook, "pending", SOON).await;
+    let id: Uuid = pending["id"].as_str().unwrap().parse().unwrap();
+    let (db, conn) = tokio_postgres::connect(&app.config.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.execute(
+        "UPDATE notifications SET status = 'failed' WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+
+    // The replay, as far as its jobs are queued.
+    db.batch_execute("BEGIN").await.unwrap();
+    db.execute(
+        "SELECT id FROM notifications WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE notifications SET status = 'pending', due_at = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let store = herald_store::Store::connect(&app.config.database_url, 2)
+        .await
+        .unwrap();
+    let defer = herald_store::Defer {
+        notification_id: id,
+        wait: Duration::from_secs(1),
+    };
+    let deferring = tokio::spawn(async move { store.defer_many(&[defer]).await });
+    // The put-aside must wait for the replay's commit (it holds the row).
+    eventually(
+        "the put-aside to wait on the replay's lock",
+        SOON,
+        || async {
+            let row = db
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE NOT l.granted AND a.datname = current_database()",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            match row.get::<_, i64>(0) {
+                0 => Err("not waiting yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
+    db.batch_execute("COMMIT").await.unwrap();
+    deferring.await.unwrap().unwrap();
+    let due: Option<time::OffsetDateTime> = db
+        .query_one("SELECT due_at FROM notifications WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(due.is_some(), "the notification was left to no one");
+}

@@ -120,9 +120,11 @@ impl Worker {
                 self.dead_letter(job, part, &reason).await;
             }
             Err(e) if e.is_unavailable() => self.database_lost(part, &e),
+            // The job itself is fine: dead-lettering it would leave its pending
+            // notification to no one. It comes back and is leased then.
             Err(e) => {
-                let reason = format!("cannot lease the notification: {e}");
-                self.dead_letter(job, part, &reason).await;
+                warn!(notification = %job.notification_id, error = %e, "cannot lease; the job goes back");
+                self.hand_back(part);
             }
         }
     }

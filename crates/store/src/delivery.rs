@@ -208,9 +208,12 @@ impl Store {
             .prepare_cached(CLAIM)
             .await
             .map_err(StoreError::query("prepare claim"))?;
-        let ids: Vec<Uuid> = requests.iter().map(|r| r.notification_id).collect();
-        let tokens: Vec<Uuid> = requests.iter().map(|r| r.token).collect();
-        let leases: Vec<f64> = requests.iter().map(|r| secs(r.lease)).collect();
+        // Rows locked in one order by every batch: no deadlock between them.
+        let mut sorted: Vec<&LeaseRequest> = requests.iter().collect();
+        sorted.sort_by_key(|r| r.notification_id);
+        let ids: Vec<Uuid> = sorted.iter().map(|r| r.notification_id).collect();
+        let tokens: Vec<Uuid> = sorted.iter().map(|r| r.token).collect();
+        let leases: Vec<f64> = sorted.iter().map(|r| secs(r.lease)).collect();
         let rows = client
             .query(&stmt, &[&ids, &tokens, &leases, &secs(LEASE_GRACE)])
             .await
@@ -273,6 +276,8 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("prepare record retries"))?;
+        let mut retries: Vec<&Retry> = retries.iter().collect();
+        retries.sort_by_key(|r| r.notification_id);
         let ids: Vec<Uuid> = retries.iter().map(|r| r.notification_id).collect();
         let tokens: Vec<Uuid> = retries.iter().map(|r| r.token).collect();
         let waits: Vec<f64> = retries.iter().map(|r| secs(r.wait)).collect();
@@ -290,19 +295,31 @@ impl Store {
     /// put aside for later, or done, is left as it is. Either way the job in
     /// hand is then a spare copy: the database owns the notification. One
     /// statement for all.
+    ///
+    /// As the claim does, it selects rows by id alone and decides in `CASE`:
+    /// with the status in the `WHERE` clause, a replay that has set the
+    /// notification pending but not committed yet would go unseen (the row
+    /// judged as it was, `failed`), and the replayed job, put aside into
+    /// nothing, would be lost.
     pub async fn defer_many(&self, deferrals: &[Defer]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
                 "UPDATE notifications n
-                 SET due_at = CASE WHEN n.lease_owner IS NULL THEN now() + d.secs * interval '1 second'
-                                   ELSE coalesce(n.due_at, n.lease_until + $3 * interval '1 second') END
+                 SET due_at = CASE
+                     WHEN n.status <> 'pending' THEN n.due_at
+                     WHEN n.lease_owner IS NOT NULL
+                         THEN coalesce(n.due_at, n.lease_until + $3 * interval '1 second')
+                     WHEN n.due_at IS NULL OR n.due_at <= now() THEN now() + d.secs * interval '1 second'
+                     ELSE n.due_at END
                  FROM unnest($1::uuid[], $2::float8[]) AS d(id, secs)
-                 WHERE n.id = d.id AND n.status = 'pending'
-                   AND (n.lease_owner IS NOT NULL OR n.due_at IS NULL OR n.due_at <= now())",
+                 WHERE n.id = d.id",
             )
             .await
             .map_err(StoreError::query("prepare defer"))?;
+        let mut deferrals = deferrals.to_vec();
+        // Rows locked in one order by every batch: no deadlock between them.
+        deferrals.sort_by_key(|d| d.notification_id);
         let ids: Vec<Uuid> = deferrals.iter().map(|d| d.notification_id).collect();
         let waits: Vec<f64> = deferrals.iter().map(|d| secs(d.wait)).collect();
         client
@@ -384,6 +401,8 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("prepare watch leases"))?;
+        let mut leases = leases.to_vec();
+        leases.sort_unstable();
         let ids: Vec<Uuid> = leases.iter().map(|(id, _)| *id).collect();
         let tokens: Vec<Uuid> = leases.iter().map(|(_, token)| *token).collect();
         client

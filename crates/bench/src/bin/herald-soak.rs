@@ -202,6 +202,15 @@ async fn main() -> anyhow::Result<()> {
         .into_inner();
     if result.lost > 0 {
         explain_missing(&herald, &sink, &ids).await;
+        let prefix = herald.var("HERALD_AMQP_PREFIX").unwrap_or_default();
+        let waiting: Vec<_> = faults
+            .rabbit
+            .queue_depths(&prefix)
+            .await
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        log(&format!("messages left in queues: {waiting:?}"));
     }
     herald.tear_down().await;
     if result.lost > 0 {
@@ -249,7 +258,30 @@ async fn explain_missing(herald: &Deployment, sink: &Sink, ids: &[Uuid]) {
             None => answer.to_string(),
         };
         log(&format!("missing event {id}: {shown}"));
+        if let Some(n) = answer["items"].get(0) {
+            log(&format!(
+                "  row: {}",
+                stored_row(herald, &n["id"].as_str().unwrap_or_default()).await
+            ));
+        }
     }
+}
+
+/// The notification's delivery columns and its failure, as stored.
+async fn stored_row(herald: &Deployment, notification: &str) -> String {
+    let database = herald.var("HERALD_DATABASE_URL").unwrap_or_default();
+    let query = format!(
+        "SELECT n.status, n.attempts, n.round_attempts, n.due_at, n.lease_owner, n.lease_until,
+                n.updated_at, f.status, f.replay_count, f.replays
+         FROM notifications n LEFT JOIN failures f ON f.notification_id = n.id
+         WHERE n.id = '{notification}'"
+    );
+    let out = tokio::process::Command::new("psql")
+        .args([&database, "-Atc", &query])
+        .output()
+        .await;
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|e| e.to_string())
 }
 
 /// Publishes `rate` events a second in batches of a tenth of a second until told

@@ -261,7 +261,7 @@ async fn explain_missing(herald: &Deployment, sink: &Sink, ids: &[Uuid]) {
         if let Some(n) = answer["items"].get(0) {
             log(&format!(
                 "  row: {}",
-                stored_row(herald, &n["id"].as_str().unwrap_or_default()).await
+                stored_row(herald, n["id"].as_str().unwrap_or_default()).await
             ));
         }
     }

@@ -47,6 +47,11 @@ pub const VARS: &[(&str, &str, &str)] = &[
         "Where the API listens (roles `all` and `api`).",
     ),
     (
+        "HERALD_PUBLIC_URL",
+        "",
+        "Herald's base URL as users reach it, `herald.url` in templates; `http://` + HERALD_HTTP_ADDR when unset.",
+    ),
+    (
         "HERALD_METRICS_ADDR",
         "127.0.0.1:9464",
         "Where `/metrics`, `/healthz`, `/readyz` listen in roles without the API.",
@@ -163,6 +168,7 @@ pub struct Config {
     pub database_url: String,
     pub database_pool: usize,
     pub http_addr: SocketAddr,
+    pub public_url: String,
     pub metrics_addr: SocketAddr,
     pub secret_key: Option<String>,
     pub secret_key_file: PathBuf,
@@ -253,6 +259,7 @@ impl Config {
             database_url: r.raw("HERALD_DATABASE_URL"),
             database_pool: r.parse("HERALD_DATABASE_POOL")?,
             http_addr: r.parse("HERALD_HTTP_ADDR")?,
+            public_url: r.raw("HERALD_PUBLIC_URL"),
             metrics_addr: r.parse("HERALD_METRICS_ADDR")?,
             secret_key,
             secret_key_file: r.raw("HERALD_SECRET_KEY_FILE").into(),
@@ -290,7 +297,19 @@ impl Config {
         config.check()
     }
 
-    fn check(self) -> Result<Config, ConfigError> {
+    fn check(mut self) -> Result<Config, ConfigError> {
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{}", self.http_addr);
+        }
+        match url::Url::parse(&self.public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError {
+                    name: "HERALD_PUBLIC_URL",
+                    message: format!("`{}`: expected an http:// or https:// URL", self.public_url),
+                });
+            }
+        }
         let positive = [
             ("HERALD_DATABASE_POOL", self.database_pool),
             ("HERALD_SENDER_CONCURRENCY", self.sender_concurrency),

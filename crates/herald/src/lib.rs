@@ -115,6 +115,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             prefetch: config.router_prefetch,
             batch_size: config.router_batch,
             consumers: config.router_consumers,
+            public_url: config.public_url.clone(),
         };
         let router = Router::new(store.clone(), publisher.clone(), metrics.clone(), options);
         tasks.spawn(router.run(shutdown.clone()));

@@ -27,6 +27,10 @@ pub struct Metrics {
     pub delivery_latency: HistogramVec,
     /// One send attempt, by channel.
     pub attempt_duration: HistogramVec,
+    /// Deliveries whose template failed to render, by channel.
+    pub render_errors: IntCounterVec,
+    /// Conditions that errored and were ignored (the rule selected the event).
+    pub condition_errors: IntCounter,
     /// Failures in the error table by status (`pending`, `replaying`, `dead`).
     pub failures: IntGaugeVec,
     /// Failures queued again, by who asked (`scheduler`, `api`).
@@ -69,22 +73,25 @@ impl Metrics {
         registry
             .register(Box::new(failures.clone()))
             .expect("unique metric");
-        let flush_runs = IntCounter::new(
+        let single = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let flush_runs = single(
             "herald_flush_runs_total",
             "Completed runs of the flush job.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(flush_runs.clone()))
-            .expect("unique metric");
-        let scheduled = IntCounter::new(
+        );
+        let scheduled = single(
             "herald_scheduled_total",
             "Jobs queued again by the scheduler: retries, jobs put aside, leases that ended.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(scheduled.clone()))
-            .expect("unique metric");
+        );
+        let condition_errors = single(
+            "herald_condition_errors_total",
+            "Rule conditions that failed or were not true or false; their rules selected the event anyway.",
+        );
         let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
             .expect("valid metric");
         registry
@@ -124,6 +131,12 @@ impl Metrics {
                 "herald_delivery_attempt_seconds",
                 "Duration of one send attempt.",
             ),
+            render_errors: counter(
+                "herald_render_errors_total",
+                "Deliveries failed for good because a template could not be rendered.",
+                &["channel"],
+            ),
+            condition_errors,
             failures,
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,

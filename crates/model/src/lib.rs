@@ -23,9 +23,9 @@ pub use event::{
 pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
 pub use records::{
     Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
-    ReplayEntry, ReplayedBy,
+    RecordedEvent, ReplayEntry, ReplayedBy,
 };
-pub use rule::{Rule, RuleSpec};
+pub use rule::{Decision, Rule, RuleSpec, condition_context, herald_context};
 pub use scope::Scope;
 pub use secret::{Secret, SecretKey};
 pub use span::Span;

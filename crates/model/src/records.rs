@@ -97,12 +97,32 @@ pub struct Notification {
     pub status: NotificationStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// When a pending notification that is waiting will be tried again.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// What routing noted, such as a condition that errored and was ignored.
+    #[serde(default)]
+    pub notes: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
+}
+
+/// An event as Herald recorded it when routing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    #[serde(flatten)]
+    pub event: crate::Event,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// Whether any rule selected it; unknown for events routed before Herald
+    /// kept it.
+    pub matched: Option<bool>,
+    /// The configuration (rules) version it was routed at.
+    pub config_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,6 +1,16 @@
-//! Rules: which events go to which notifiers.
+//! Rules: which events go to which notifiers, and why one did or did not
+//! select an event.
+//!
+//! A rule matches on fields (categories, kinds, severities, scope, labels),
+//! then on its optional `condition`, an expression over the event. A
+//! condition that errors or is not a boolean is ignored and the event sent
+//! anyway (MLRun's rule): a broken condition must not silence a page. Its
+//! `templates` override the parts of the messages it selects.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use herald_templates::{Condition, ConditionError, Value, check_template, context_of};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -28,6 +38,13 @@ pub struct RuleSpec {
     pub scope: Scope,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// An expression over `event`, `rule` and `herald`, e.g.
+    /// `event.labels.env == "prod" and event.data.duration_s > 600`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Message parts (`subject`, `body`, …) for the notifications it selects.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, String>,
     pub notifiers: Vec<Uuid>,
 }
 
@@ -64,7 +81,58 @@ impl RuleSpec {
             ));
         }
         spec.notifiers.dedup();
+        if let Some(condition) = &spec.condition {
+            if condition.trim().is_empty() {
+                spec.condition = None;
+            } else {
+                Condition::compile(condition)
+                    .map_err(|e| FieldError::new("condition", e.message))?;
+            }
+        }
+        for (part, source) in &spec.templates {
+            check_template(part, source)
+                .map_err(|e| FieldError::new(format!("templates.{part}"), e.message))?;
+        }
         Ok(spec)
+    }
+
+    /// The compiled condition, if the rule has one that compiles (stored
+    /// rules were checked on save).
+    pub fn compile_condition(&self) -> Option<Condition> {
+        self.condition
+            .as_deref()
+            .and_then(|c| Condition::compile(c).ok())
+    }
+
+    /// The first field that keeps this rule from selecting `event`, in words
+    /// (`category job not in [deployment]`); `None` when every field matches.
+    pub fn first_miss(&self, event: &Event) -> Option<String> {
+        if !self.enabled {
+            return Some("disabled".into());
+        }
+        if !self.categories.is_empty() && !self.categories.contains(&event.category) {
+            return Some(not_in("category", event.category, &self.categories));
+        }
+        if !self.kinds.is_empty() && !self.kinds.contains(&event.kind) {
+            return Some(not_in("kind", &event.kind, &self.kinds));
+        }
+        if !self.severities.is_empty() && !self.severities.contains(&event.severity) {
+            return Some(not_in("severity", event.severity, &self.severities));
+        }
+        if !self.scope.contains(&event.scope) {
+            return Some(format!(
+                "scope {} not under {}",
+                shown(event.scope.as_str()),
+                shown(self.scope.as_str())
+            ));
+        }
+        self.labels
+            .iter()
+            .find_map(|(k, want)| match event.labels.get(k) {
+                Some(v) if v == want => None,
+                Some(v) => Some(format!("label {k}: {v} != {want}")),
+                None => Some(format!("label {k}: missing, want {want}")),
+            })
     }
 
     /// Whether this rule selects `event`, ignoring `enabled` (callers keep only
@@ -78,6 +146,83 @@ impl RuleSpec {
                 .labels
                 .iter()
                 .all(|(k, v)| event.labels.get(k) == Some(v))
+    }
+}
+
+fn not_in<T: Display>(field: &str, value: T, allowed: &[impl Display]) -> String {
+    let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+    format!("{field} {value} not in [{}]", allowed.join(", "))
+}
+
+fn shown(scope: &str) -> &str {
+    if scope.is_empty() { "(root)" } else { scope }
+}
+
+/// What one rule decided about one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Matched,
+    /// The condition failed or was not a boolean: selected anyway.
+    ConditionError(String),
+    /// Not selected, and the first reason why.
+    Skipped(String),
+}
+
+impl Decision {
+    pub fn selects(&self) -> bool {
+        !matches!(self, Decision::Skipped(_))
+    }
+
+    /// The decision in words, as explain shows it.
+    pub fn reason(&self) -> String {
+        match self {
+            Decision::Matched => "matched".into(),
+            Decision::ConditionError(e) => format!("condition error: {e} (sent anyway)"),
+            Decision::Skipped(why) => why.clone(),
+        }
+    }
+}
+
+/// The context a condition sees: `event` (converted once per event and
+/// shared), `rule` (`id`, `name`) and `herald` (`url`).
+pub fn condition_context(event: &Value, rule: &Rule, herald: &Value) -> Value {
+    let rule = context_of([
+        ("id", Value::from(rule.id.to_string())),
+        ("name", Value::from(rule.spec.name.as_str())),
+    ]);
+    context_of([
+        ("event", event.clone()),
+        ("rule", rule),
+        ("herald", herald.clone()),
+    ])
+}
+
+/// What templates and conditions see as `herald`: `url`, the public base URL
+/// for links back to Herald.
+pub fn herald_context(public_url: &str) -> Value {
+    context_of([("url", Value::from(public_url.trim_end_matches('/')))])
+}
+
+impl Rule {
+    /// Whether this rule selects `event` and why, its condition (compiled
+    /// from `self.spec.condition`) evaluated in `context` (see
+    /// [`condition_context`]) only when every field matches.
+    pub fn decide(
+        &self,
+        event: &Event,
+        condition: Option<&Condition>,
+        context: impl FnOnce() -> Value,
+    ) -> Decision {
+        if let Some(why) = self.spec.first_miss(event) {
+            return Decision::Skipped(why);
+        }
+        match condition.map(|c| c.eval(&context())) {
+            None | Some(Ok(true)) => Decision::Matched,
+            Some(Ok(false)) => Decision::Skipped("condition false".into()),
+            Some(Err(e @ (ConditionError::Failed(_) | ConditionError::NotBoolean(_)))) => {
+                Decision::ConditionError(e.to_string())
+            }
+        }
     }
 }
 
@@ -125,7 +270,85 @@ mod tests {
             ),
         ];
         for (r, want) in cases {
-            assert_eq!(rule(r.clone()).matches(&e), want, "rule {r}");
+            let spec = rule(r.clone());
+            assert_eq!(spec.matches(&e), want, "rule {r}");
+            assert_eq!(spec.first_miss(&e).is_none(), want, "rule {r}");
+        }
+    }
+
+    #[test]
+    fn decisions_say_why_table() {
+        let e = event(json!({
+            "source": "ci", "category": "job", "kind": "failed", "severity": "warning",
+            "scope": "acme-old/web", "labels": {"env": "prod"}, "data": {"duration_s": 900}
+        }));
+        let cases = [
+            (json!({}), "matched"),
+            (json!({"enabled": false}), "disabled"),
+            (
+                json!({"categories": ["deployment"]}),
+                "category job not in [deployment]",
+            ),
+            (
+                json!({"kinds": ["started", "succeeded"]}),
+                "kind failed not in [started, succeeded]",
+            ),
+            (
+                json!({"severities": ["critical"]}),
+                "severity warning not in [critical]",
+            ),
+            (
+                json!({"scope": "acme"}),
+                "scope acme-old/web not under acme",
+            ),
+            (
+                json!({"labels": {"env": "staging"}}),
+                "label env: prod != staging",
+            ),
+            (
+                json!({"labels": {"team": "web"}}),
+                "label team: missing, want web",
+            ),
+            (
+                json!({"condition": "event.data.duration_s > 600"}),
+                "matched",
+            ),
+            (
+                json!({"condition": "event.data.duration_s > 6000"}),
+                "condition false",
+            ),
+            (
+                json!({"condition": "event.labels.team == 'web'"}),
+                "condition error: undefined value (line 1) (sent anyway)",
+            ),
+            (
+                json!({"condition": "event.data.duration_s"}),
+                "condition error: returned number 900, not true or false (sent anyway)",
+            ),
+            (json!({"condition": "rule.name == 'r'"}), "matched"),
+            (
+                json!({"categories": ["system"], "condition": "event.nope"}),
+                "category job not in [system]",
+            ),
+        ];
+        let herald = herald_context("http://herald.local/");
+        let shared = herald_templates::context(&e);
+        for (r, want) in cases {
+            let rule = Rule {
+                id: Uuid::nil(),
+                spec: rule(r.clone()),
+                created_at: OffsetDateTime::now_utc(),
+                updated_at: OffsetDateTime::now_utc(),
+            };
+            let condition = rule.spec.compile_condition();
+            let decision = rule.decide(&e, condition.as_ref(), || {
+                condition_context(&shared, &rule, &herald)
+            });
+            assert_eq!(decision.reason(), want, "rule {r}");
+            assert_eq!(
+                decision.selects(),
+                want == "matched" || want.ends_with("(sent anyway)")
+            );
         }
     }
 
@@ -153,6 +376,18 @@ mod tests {
             (
                 json!({"name": "r", "notifiers": n, "colour": "red"}),
                 "colour",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "condition": "event.title =="}),
+                "condition",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "templates": {"subject": "{{ x"}}),
+                "templates.subject",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "templates": {"body": 3}}),
+                "templates.body",
             ),
         ];
         for (input, field) in cases {

@@ -42,6 +42,8 @@ pub struct RouterOptions {
     /// Consumers of the normal lane, each with its own batches, so that one
     /// batch's round trips overlap another's.
     pub consumers: usize,
+    /// Herald's public base URL, `herald.url` to conditions.
+    pub public_url: String,
 }
 
 impl Default for RouterOptions {
@@ -50,6 +52,7 @@ impl Default for RouterOptions {
             prefetch: 512,
             batch_size: 100,
             consumers: 1,
+            public_url: String::new(),
         }
     }
 }
@@ -265,9 +268,13 @@ impl Router {
                 .record_routing(self.rules.version(), events, &notifications)
                 .await?
             {
-                Routing::Recorded(recorded) => return Ok(recorded),
+                Routing::Recorded(recorded) => {
+                    self.count_condition_errors(&notifications, &recorded);
+                    return Ok(recorded);
+                }
                 Routing::Stale => {
-                    self.rules = RuleSet::new(self.store.routing_snapshot().await?);
+                    let snapshot = self.store.routing_snapshot().await?;
+                    self.rules = RuleSet::new(snapshot, &self.options.public_url);
                     debug!(
                         version = self.rules.version(),
                         rules = self.rules.len(),
@@ -330,6 +337,7 @@ impl Router {
                         notifier_name: t.notifier_name,
                         kind: t.kind,
                         rule_ids: t.rule_ids,
+                        notes: t.notes,
                     })
             })
             .collect()
@@ -382,6 +390,20 @@ impl Router {
                 .notifications_created
                 .with_label_values(&[&job.kind])
                 .inc();
+        }
+    }
+
+    /// Counts each condition that errored on an event seen for the first time
+    /// once, however many notifiers its rule names.
+    fn count_condition_errors(&self, notifications: &[NewNotification], recorded: &Recorded) {
+        let errors: HashSet<(Uuid, &str)> = notifications
+            .iter()
+            .filter(|n| recorded.new_events.contains(&n.event_id))
+            .flat_map(|n| n.notes.iter().map(move |note| (n.event_id, note.as_str())))
+            .collect();
+        if !errors.is_empty() {
+            warn!(errors = ?errors, "conditions failed; their rules selected the events anyway");
+            self.metrics.condition_errors.inc_by(errors.len() as u64);
         }
     }
 

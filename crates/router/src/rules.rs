@@ -5,14 +5,18 @@
 //! Rules are filed by scope (an event looks up its own scope and each ancestor,
 //! a handful of lookups), then by category (or "any"), then, for rules that
 //! require labels, by one of their label pairs (looked up with each of the
-//! event's labels). What is found is checked in full with [`RuleSpec::matches`].
+//! event's labels). What is found is checked in full with [`RuleSpec::matches`],
+//! then by the rule's condition, compiled once per rule set; the event is
+//! converted for conditions only when a candidate has one, once for all.
 //!
 //! [`RuleSpec::matches`]: herald_model::RuleSpec::matches
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use herald_model::{Category, Event, Rule};
+use herald_model::{Category, Decision, Event, Rule, condition_context, herald_context};
 use herald_store::RoutingSnapshot;
+use herald_templates::{Condition, Value, context};
 use uuid::Uuid;
 
 /// A notifier an event goes to, and the rules that sent it there.
@@ -22,6 +26,8 @@ pub struct Target {
     pub notifier_name: String,
     pub kind: String,
     pub rule_ids: Vec<Uuid>,
+    /// Conditions that errored and were ignored on the way.
+    pub notes: Vec<String>,
 }
 
 /// Rules of one scope and one category (or any category), by position.
@@ -67,12 +73,17 @@ pub struct RuleSet {
     /// 0 before anything was loaded; stored versions start at 1.
     version: i64,
     rules: Vec<Rule>,
+    /// Each rule's compiled condition, by position.
+    conditions: Arc<Vec<Option<Condition>>>,
     by_scope: HashMap<String, ScopeRules>,
     notifiers: HashMap<Uuid, (String, String)>,
+    /// What conditions see as `herald`.
+    herald: Value,
 }
 
 impl RuleSet {
-    pub fn new(snapshot: RoutingSnapshot) -> RuleSet {
+    /// The rules of `snapshot`; conditions see `public_url` as `herald.url`.
+    pub fn new(snapshot: RoutingSnapshot, public_url: &str) -> RuleSet {
         let mut by_scope: HashMap<String, ScopeRules> = HashMap::new();
         for (position, rule) in snapshot.rules.iter().enumerate() {
             let scope = by_scope
@@ -89,11 +100,18 @@ impl RuleSet {
                     .add(rule, position);
             }
         }
+        let conditions = snapshot
+            .rules
+            .iter()
+            .map(|r| r.spec.compile_condition())
+            .collect();
         RuleSet {
             version: snapshot.version,
             rules: snapshot.rules,
+            conditions: Arc::new(conditions),
             by_scope,
             notifiers: snapshot.notifiers,
+            herald: herald_context(public_url),
         }
     }
 
@@ -109,7 +127,7 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The positions of the rules that match `event`, in rule order.
+    /// The positions of the rules whose fields match `event`, in rule order.
     fn matching(&self, event: &Event) -> Vec<usize> {
         let mut found: Vec<usize> = event
             .scope
@@ -127,20 +145,49 @@ impl RuleSet {
         found
     }
 
-    /// Each notifier `event` goes to, once, with every rule that matched it, in
-    /// the order the rules name them.
+    /// The rules that select `event`, in rule order, each with the note of a
+    /// condition that errored and was ignored.
+    fn selecting(&self, event: &Event) -> Vec<(usize, Option<String>)> {
+        let mut shared: Option<Value> = None;
+        let mut out = Vec::new();
+        for i in self.matching(event) {
+            let rule = &self.rules[i];
+            let Some(condition) = &self.conditions[i] else {
+                out.push((i, None));
+                continue;
+            };
+            let event_value = shared.get_or_insert_with(|| context(event));
+            match rule.decide(event, Some(condition), || {
+                condition_context(event_value, rule, &self.herald)
+            }) {
+                Decision::Matched => out.push((i, None)),
+                Decision::Skipped(_) => {}
+                error @ Decision::ConditionError(_) => {
+                    let note = format!("rule \"{}\": {}", rule.spec.name, error.reason());
+                    out.push((i, Some(note)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Each notifier `event` goes to, once, with every rule that selected it,
+    /// in the order the rules name them.
     pub fn targets(&self, event: &Event) -> Vec<Target> {
         let mut out: Vec<Target> = Vec::new();
-        for rule in self.matching(event).into_iter().map(|i| &self.rules[i]) {
+        for (i, note) in self.selecting(event) {
+            let rule = &self.rules[i];
             for notifier_id in &rule.spec.notifiers {
                 if let Some(t) = out.iter_mut().find(|t| t.notifier_id == *notifier_id) {
                     t.rule_ids.push(rule.id);
+                    t.notes.extend(note.clone());
                 } else if let Some((name, kind)) = self.notifiers.get(notifier_id) {
                     out.push(Target {
                         notifier_id: *notifier_id,
                         notifier_name: name.clone(),
                         kind: kind.clone(),
                         rule_ids: vec![rule.id],
+                        notes: note.iter().cloned().collect(),
                     });
                 }
             }
@@ -173,14 +220,17 @@ mod tests {
     const B: Uuid = Uuid::from_u128(11);
 
     fn set(rules: Vec<Rule>) -> RuleSet {
-        RuleSet::new(RoutingSnapshot {
-            version: 1,
-            rules,
-            notifiers: HashMap::from([
-                (A, ("hook".to_owned(), "webhook".to_owned())),
-                (B, ("mail".to_owned(), "email".to_owned())),
-            ]),
-        })
+        RuleSet::new(
+            RoutingSnapshot {
+                version: 1,
+                rules,
+                notifiers: HashMap::from([
+                    (A, ("hook".to_owned(), "webhook".to_owned())),
+                    (B, ("mail".to_owned(), "email".to_owned())),
+                ]),
+            },
+            "",
+        )
     }
 
     #[test]

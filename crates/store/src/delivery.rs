@@ -64,6 +64,9 @@ pub struct Claimed {
     pub config: serde_json::Value,
     /// Changes whenever the settings do: what a cache of them is keyed by.
     pub settings_version: OffsetDateTime,
+    /// The configuration version now: rules' templates cached at an older one
+    /// are read again.
+    pub config_version: i64,
     /// Attempts over every round.
     pub attempts: i32,
     /// Attempts of this round before this one, and when the round began.
@@ -121,6 +124,7 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         kind,
         config,
         settings_version: row.get("settings_version"),
+        config_version: row.get("config_version"),
         attempts: row.get("attempts"),
         round_attempts: row.get("round_attempts"),
         round_started_at: row.get("round_started_at"),
@@ -181,7 +185,8 @@ const CLAIM: &str = concat!(
        RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
                  n.round_attempts, n.round_started_at
      )
-     SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version
+     SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version,
+            (SELECT version FROM config_version) AS config_version
      FROM u LEFT JOIN notifiers f ON f.id = u.notifier_id"
 );
 

@@ -11,6 +11,7 @@
 
 mod delivery;
 mod error;
+mod events;
 mod failures;
 mod notifications;
 mod notifiers;
@@ -28,9 +29,11 @@ use tracing::{debug, info};
 
 pub use delivery::{Claim, Claimed, Defer, LEASE_GRACE, LeaseRequest, Retry};
 pub use error::StoreError;
+pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};
 pub use notifications::NotificationFilter;
 pub use routing::{Enqueue, NewNotification, Recorded, Routing, RoutingSnapshot};
+pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
 
 mod embedded {

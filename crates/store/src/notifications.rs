@@ -15,7 +15,8 @@ pub struct NotificationFilter {
 
 const SELECT: &str = "
     SELECT id, event_id, notifier_id, notifier_name, kind, rule_ids, status, attempts, last_error,
-           created_at, updated_at, sent_at
+           CASE WHEN status = 'pending' AND lease_owner IS NULL THEN due_at END AS next_attempt_at,
+           notes, created_at, updated_at, sent_at
     FROM notifications";
 
 fn notification(row: &Row) -> Result<Notification, StoreError> {
@@ -30,6 +31,13 @@ fn notification(row: &Row) -> Result<Notification, StoreError> {
         status: crate::delivery::parse(row.get("status"))?,
         attempts: row.get("attempts"),
         last_error: row.get("last_error"),
+        next_attempt_at: row.get("next_attempt_at"),
+        notes: row
+            .get::<_, Option<serde_json::Value>>("notes")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("notification notes: {e}")))?
+            .unwrap_or_default(),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         sent_at: row.get("sent_at"),

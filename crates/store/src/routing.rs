@@ -25,6 +25,8 @@ pub struct NewNotification {
     pub notifier_name: String,
     pub kind: String,
     pub rule_ids: Vec<Uuid>,
+    /// What routing noted (a condition error ignored); usually none.
+    pub notes: Vec<String>,
 }
 
 /// A pending notification whose job must be (re)queued.
@@ -120,16 +122,18 @@ impl Store {
                 "WITH v AS (
                     SELECT version = $15 AS current FROM config_version
                  ), ev AS (
-                    INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at)
-                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                         $6::text[], $7::json[], $8::timestamptz[])
+                    INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at,
+                                        matched, config_version)
+                    SELECT u.*, $15 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                         $6::text[], $7::json[], $8::timestamptz[], $16::bool[]) AS u
                     WHERE (SELECT current FROM v)
                     ON CONFLICT (id) DO NOTHING
                     RETURNING id
                  ), nt AS (
-                    INSERT INTO notifications (id, event_id, notifier_id, notifier_name, kind, rule_ids)
+                    INSERT INTO notifications (id, event_id, notifier_id, notifier_name, kind, rule_ids, notes)
                     SELECT u.* FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[],
-                                           $14::jsonb[]) AS u(id, event_id, notifier_id, notifier_name, kind, rule_ids)
+                                           $14::jsonb[], $17::jsonb[])
+                                    AS u(id, event_id, notifier_id, notifier_name, kind, rule_ids, notes)
                     WHERE u.event_id IN (SELECT id FROM ev)
                     ON CONFLICT (event_id, notifier_id) DO NOTHING
                     RETURNING id, event_id, notifier_id, kind, rule_ids
@@ -163,6 +167,12 @@ impl Store {
             .iter()
             .map(|n| serde_json::to_value(&n.rule_ids).expect("ids are JSON"))
             .collect();
+        let selected: HashSet<Uuid> = notifications.iter().map(|n| n.event_id).collect();
+        let matched: Vec<bool> = ids.iter().map(|id| selected.contains(id)).collect();
+        let n_notes: Vec<Option<serde_json::Value>> = notifications
+            .iter()
+            .map(|n| (!n.notes.is_empty()).then(|| serde_json::json!(n.notes)))
+            .collect();
         let rows = client
             .query(
                 &stmt,
@@ -182,6 +192,8 @@ impl Store {
                     &n_kinds,
                     &n_rules,
                     &version,
+                    &matched,
+                    &n_notes,
                 ],
             )
             .await

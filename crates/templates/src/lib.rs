@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::Kwargs;
+pub use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
@@ -207,8 +208,11 @@ impl Condition {
         let failed =
             |e: minijinja::Error| ConditionError::Failed(TemplateError::new(CONDITION, &e).message);
         let template = self.env.get_template(CONDITION).map_err(failed)?;
-        let state = template.eval_to_state(context).map_err(failed)?;
-        let value = state.lookup(CONDITION).unwrap_or(Value::UNDEFINED);
+        let captured = template.render_captured(context).map_err(failed)?;
+        let value = captured
+            .state()
+            .lookup(CONDITION)
+            .unwrap_or(Value::UNDEFINED);
         match value.kind() {
             minijinja::value::ValueKind::Bool => Ok(value.is_true()),
             kind => Err(ConditionError::NotBoolean(describe(&value, kind))),
@@ -227,6 +231,12 @@ fn describe(value: &Value, kind: minijinja::value::ValueKind) -> String {
 /// A context for templates and conditions from anything serialisable.
 pub fn context<S: Serialize>(value: &S) -> Value {
     Value::from_serialize(value)
+}
+
+/// A context of named values, each converted once and shared: the event of
+/// a routed batch is converted once for every condition that reads it.
+pub fn context_of<'a>(values: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    Value::from_iter(values)
 }
 
 #[cfg(test)]

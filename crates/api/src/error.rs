@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409: clashes with stored state.
     Conflict(FieldError),
+    /// 422: a template did not render (preview).
+    Render(herald_templates::TemplateError),
     /// 502: a test send reached the endpoint, which refused it.
     Upstream { message: String, retryable: bool },
     /// 503: the broker or the database is unreachable.
@@ -29,6 +31,19 @@ pub enum ApiError {
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::Invalid(FieldError::new(field, message))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Invalid(e) | ApiError::TooLarge(e) | ApiError::Conflict(e) => e.fmt(f),
+            ApiError::Render(e) => write!(f, "template {e}"),
+            ApiError::NotFound(m)
+            | ApiError::Upstream { message: m, .. }
+            | ApiError::Unavailable(m)
+            | ApiError::Internal(m) => f.write_str(m),
+        }
     }
 }
 
@@ -83,6 +98,15 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(message) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response()
             }
+            ApiError::Render(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": format!("template {e}"),
+                    "part": e.part,
+                    "line": e.line,
+                })),
+            )
+                .into_response(),
             ApiError::Upstream { message, retryable } => (
                 StatusCode::BAD_GATEWAY,
                 Json(json!({"error": message, "retryable": retryable})),

@@ -1,9 +1,15 @@
+//! Events: publishing them, listing and reading what was recorded, and
+//! explaining why each rule did or did not select one.
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use herald_model::{RecordedEvent, herald_context};
+use herald_store::{EventCursor, EventFilter, NotificationFilter};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -22,4 +28,109 @@ pub async fn publish(
     })?;
     let ids: Vec<_> = events.iter().map(|e| e.id).collect();
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
+}
+
+/// `GET /api/v1/events?source=&category=&severity=&scope=&matched=&since=&limit=&cursor=`:
+/// recorded events, newest first. `scope` is a prefix (`acme` lists
+/// `acme/web` too); `since` a time or a duration ago (`24h`).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut q = params::Query::new(raw);
+    let since: Option<String> = q.parse("since")?;
+    let cursor: Option<String> = q.parse("cursor")?;
+    let filter = EventFilter {
+        source: q.parse("source")?,
+        category: q.parse("category")?,
+        severity: q.parse("severity")?,
+        scope: q.parse("scope")?,
+        matched: q.parse("matched")?,
+        since: since.map(|s| params::since("since", &s)).transpose()?,
+        limit: q.limit()?,
+        cursor: cursor
+            .map(|c| {
+                EventCursor::parse(&c).ok_or_else(|| {
+                    ApiError::invalid("cursor", format!("`{c}` is not a cursor this API gave"))
+                })
+            })
+            .transpose()?,
+    };
+    q.finish()?;
+    let page = state.store.list_events(&filter).await?;
+    Ok(Json(json!({
+        "items": page.items,
+        "next_cursor": page.next_cursor.map(|c| c.token()),
+    })))
+}
+
+/// `GET /api/v1/events/{id}`: the event as recorded.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<RecordedEvent>, ApiError> {
+    Ok(Json(
+        state.store.get_recorded_event(params::id(&id)?).await?,
+    ))
+}
+
+/// `GET /api/v1/events/{id}/explain`: for each rule as it was when the event
+/// was routed, whether it selected the event or the first reason it did not,
+/// and the notifications that resulted.
+pub async fn explain(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = params::id(&id)?;
+    let recorded = state.store.get_recorded_event(id).await?;
+    let notifications = state
+        .store
+        .list_notifications(&NotificationFilter {
+            event_id: Some(id),
+            limit: 500,
+            ..NotificationFilter::default()
+        })
+        .await?
+        .items;
+    let rules = match recorded.config_version {
+        Some(version) => state.store.rules_at(version).await?,
+        None => Vec::new(),
+    };
+    let herald = herald_context(&state.public_url);
+    let decisions = herald_model::decisions(
+        &recorded.event,
+        rules.iter().map(|r| (r.id, &r.spec)),
+        &herald,
+    );
+    let selected = decisions.iter().filter(|(_, d)| d.selects()).count();
+    let summary = match (recorded.config_version, rules.len(), selected) {
+        (None, _, _) => "routed before Herald kept routing decisions".to_owned(),
+        (Some(_), 0, _) => "no rule matched: there were no rules".to_owned(),
+        (Some(_), _, 0) => "no rule matched".to_owned(),
+        (Some(_), total, n) => format!(
+            "{n} of {total} rules selected the event; {} notifications",
+            notifications.len()
+        ),
+    };
+    let explained: Vec<Value> = rules
+        .iter()
+        .zip(&decisions)
+        .map(|(rule, (_, decision))| {
+            json!({
+                "rule_id": rule.id,
+                "name": rule.spec.name,
+                "selected": decision.selects(),
+                "reason": decision.reason(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "event_id": id,
+        "received_at": recorded.received_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "config_version": recorded.config_version,
+        "matched": recorded.matched,
+        "summary": summary,
+        "rules": explained,
+        "notifications": notifications,
+    })))
 }

@@ -8,6 +8,7 @@
 //! It does not route or deliver: events are handed to the broker, test sends
 //! use the channel directly, replays go through the flush job's code.
 
+mod channels;
 mod error;
 mod events;
 mod failures;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// How long a test send may take.
     pub test_timeout: Duration,
+    /// Herald's public base URL, `herald.url` to templates.
+    pub public_url: String,
 }
 
 impl AppState {
@@ -61,7 +64,10 @@ impl AppState {
 /// The whole API.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/events", post(events::publish))
+        .route("/events", get(events::list).post(events::publish))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/explain", get(events::explain))
+        .route("/channels", get(channels::list))
         .route("/notifiers", get(notifiers::list).post(notifiers::create))
         .route(
             "/notifiers/{id}",
@@ -70,7 +76,9 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(notifiers::delete),
         )
         .route("/notifiers/{id}/test", post(notifiers::test))
+        .route("/notifiers/{id}/preview", post(notifiers::preview))
         .route("/rules", get(rules::list).post(rules::create))
+        .route("/rules/dry-run", post(rules::dry_run))
         .route(
             "/rules/{id}",
             get(rules::get).put(rules::update).delete(rules::delete),

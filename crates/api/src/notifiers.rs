@@ -2,15 +2,17 @@
 //! sealed before they are stored, and masked in every answer; a masked secret
 //! sent back in an update keeps the stored one.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_channels::{Delivery, NotifierConfig, SendContext, secret_fields};
+use herald_channels::{Delivery, NotifierConfig, RuleTemplates, SendContext, secret_fields};
 use herald_model::secret::{keep_masked, mask_config};
-use herald_model::{Category, Event, Notifier, NotifierSpec, Scope, Severity};
+use herald_model::{Category, Event, Notifier, NotifierSpec, RuleSpec, Scope, Severity};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -95,6 +97,93 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A stored notifier with its settings opened and parsed.
+pub(crate) async fn opened(
+    state: &AppState,
+    id: Uuid,
+) -> Result<(Notifier, NotifierConfig), ApiError> {
+    let mut n = state.store.get_notifier(id).await?;
+    state
+        .key
+        .open_config(&mut n.config, secret_fields(&n.kind))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let config = NotifierConfig::parse(&n.kind, &n.config)?;
+    Ok((n, config))
+}
+
+/// Every part of the message `config` would send for `event`, rendered.
+pub(crate) fn render_parts(
+    state: &AppState,
+    config: &NotifierConfig,
+    notifier: &str,
+    event: &Event,
+    rules: &[Arc<RuleTemplates>],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let delivery = Delivery {
+        event,
+        notification_id: Uuid::nil(),
+        notifier,
+        attempt: 1,
+        rules,
+        public_url: &state.public_url,
+    };
+    config.preview(&delivery).map_err(|e| match e.template {
+        Some(template) => ApiError::Render(template),
+        None => ApiError::invalid("config", e.message),
+    })
+}
+
+/// A rule's name and templates, as rendering takes them.
+pub(crate) fn rule_templates(id: Uuid, spec: &RuleSpec) -> Result<Arc<RuleTemplates>, ApiError> {
+    RuleTemplates::new(id, spec.name.clone(), &spec.templates)
+        .map(Arc::new)
+        .map_err(ApiError::Render)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewRequest {
+    #[serde(default)]
+    event: Option<Value>,
+    #[serde(default)]
+    event_id: Option<Uuid>,
+    #[serde(default)]
+    rule_id: Option<Uuid>,
+}
+
+/// `POST /api/v1/notifiers/{id}/preview` with `{"event": {...}}` or
+/// `{"event_id": "..."}`, and optionally `"rule_id"`: the rendered parts,
+/// nothing sent; `422` with the part and line when a template fails.
+pub async fn preview(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let id = params::id(&id)?;
+    let request: PreviewRequest =
+        herald_model::from_value(params::json(body, state.max_request_bytes).await?)?;
+    let event = match (request.event, request.event_id) {
+        (Some(event), None) => params::event(&event, "event")?,
+        (None, Some(event_id)) => state.store.get_event(event_id).await?,
+        _ => {
+            return Err(ApiError::invalid(
+                "event",
+                "give either `event` (an event to try) or `event_id` (a recorded one)",
+            ));
+        }
+    };
+    let (n, config) = opened(&state, id).await?;
+    let rules = match request.rule_id {
+        Some(rule_id) => {
+            let rule = state.store.get_rule(rule_id).await?;
+            vec![rule_templates(rule.id, &rule.spec)?]
+        }
+        None => Vec::new(),
+    };
+    let parts = render_parts(&state, &config, &n.name, &event, &rules)?;
+    Ok(Json(json!({ "parts": parts })))
+}
+
 /// `POST /api/v1/notifiers/{id}/test`: sends a test notification now, once,
 /// and answers with the outcome: 200 when the endpoint accepted it, 502 with
 /// its error otherwise.
@@ -102,12 +191,7 @@ pub async fn test(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut n = state.store.get_notifier(params::id(&id)?).await?;
-    state
-        .key
-        .open_config(&mut n.config, secret_fields(&n.kind))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let config = NotifierConfig::parse(&n.kind, &n.config)?;
+    let (n, config) = opened(&state, params::id(&id)?).await?;
     let event = test_event(&n.name);
     let notification_id = Uuid::now_v7();
     let timeout = config
@@ -118,6 +202,9 @@ pub async fn test(
         event: &event,
         notification_id,
         notifier: &n.name,
+        attempt: 1,
+        rules: &[],
+        public_url: &state.public_url,
     };
     let cx = SendContext {
         http: &state.http,
@@ -126,9 +213,12 @@ pub async fn test(
     config
         .deliver(&target, &cx)
         .await
-        .map_err(|e| ApiError::Upstream {
-            retryable: e.retryable(),
-            message: format!("the test notification was not delivered: {e}"),
+        .map_err(|e| match e.template {
+            Some(template) => ApiError::Render(template),
+            None => ApiError::Upstream {
+                retryable: e.retryable(),
+                message: format!("the test notification was not delivered: {e}"),
+            },
         })?;
     Ok(Json(
         json!({"status": "sent", "notification_id": notification_id, "event_id": event.id}),

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::body::{Body, Bytes};
-use herald_model::FieldError;
+use herald_model::{Event, EventError, FieldError, Span};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -52,6 +54,33 @@ impl Query {
             None => Ok(()),
         }
     }
+}
+
+/// An event given inside a request, checked like a published one; errors
+/// are named below `field` (`events[2].severity`).
+pub fn event(value: &serde_json::Value, field: &str) -> Result<Event, ApiError> {
+    let bytes = serde_json::to_vec(value).expect("a JSON value is JSON");
+    herald_model::parse_event(&bytes, OffsetDateTime::now_utc()).map_err(|e| {
+        let (EventError::Invalid(e) | EventError::TooLarge(e)) = e;
+        ApiError::Invalid(e.within(field))
+    })
+}
+
+/// A moment given as RFC 3339 (`2026-11-22T09:00:00Z`) or as a time ago
+/// (`24h`, `30m`).
+pub fn since(field: &str, raw: &str) -> Result<OffsetDateTime, ApiError> {
+    if let Ok(at) = OffsetDateTime::parse(raw, &Rfc3339) {
+        return Ok(at);
+    }
+    let ago: Span = raw.parse().map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!(
+                "`{raw}`: expected a time such as 2026-11-22T09:00:00Z or a duration such as 24h"
+            ),
+        )
+    })?;
+    Ok(OffsetDateTime::now_utc() - ago.get())
 }
 
 pub fn id(raw: &str) -> Result<Uuid, ApiError> {

@@ -1,13 +1,14 @@
 //! Micro benchmarks of the two pieces of per-event work that grow with
 //! configuration: matching an event against the rules (10 to 10,000 rules, of
-//! which 3 match) and rendering a notification (webhook JSON, email text).
+//! which 3 match, with and without conditions) and rendering a notification
+//! (webhook JSON natively and by its template, email from its templates).
 //! `cargo bench -p herald-bench --bench micro`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use herald_channels::{Channel, Delivery, render, webhook};
+use herald_channels::{Delivery, NotifierConfig};
 use herald_model::{Event, Rule, RuleSpec};
 use herald_router::RuleSet;
 use herald_store::RoutingSnapshot;
@@ -30,12 +31,18 @@ fn event() -> Event {
 
 /// `n` rules of which three match `event()`: the others differ by scope,
 /// category and labels, as in a real installation with many teams.
-fn rules(n: usize) -> RuleSet {
+fn rules(n: usize, condition: bool) -> RuleSet {
     let now = OffsetDateTime::now_utc();
     let rules = (0..n)
         .map(|i| {
             let spec = if i < 3 {
-                json!({"name": format!("match-{i}"), "scope": "acme", "notifiers": [NOTIFIER]})
+                let mut spec =
+                    json!({"name": format!("match-{i}"), "scope": "acme", "notifiers": [NOTIFIER]});
+                if condition {
+                    spec["condition"] =
+                        json!("event.labels.env == 'prod' and event.data.exit_code > 0");
+                }
+                spec
             } else {
                 let category = ["system", "deployment", "spending", "configuration", "job"][i % 5];
                 json!({"name": format!("other-{i}"), "scope": format!("team-{}/svc-{i}", i % 97),
@@ -50,24 +57,32 @@ fn rules(n: usize) -> RuleSet {
             }
         })
         .collect();
-    RuleSet::new(RoutingSnapshot {
-        version: 1,
-        rules,
-        notifiers: HashMap::from([(NOTIFIER, ("hook".to_owned(), "webhook".to_owned()))]),
-    })
+    RuleSet::new(
+        RoutingSnapshot {
+            version: 1,
+            rules,
+            notifiers: HashMap::from([(NOTIFIER, ("hook".to_owned(), "webhook".to_owned()))]),
+        },
+        "http://127.0.0.1:8080",
+    )
 }
 
 fn matching(c: &mut Criterion) {
     let event = event();
-    let mut group = c.benchmark_group("rule matching");
-    for n in [10, 100, 1_000, 10_000] {
-        let set = rules(n);
-        assert_eq!(set.targets(&event)[0].rule_ids.len(), 3);
-        group.bench_with_input(BenchmarkId::from_parameter(n), &set, |b, set| {
-            b.iter(|| black_box(set.targets(black_box(&event))));
-        });
+    for (name, condition) in [
+        ("rule matching", false),
+        ("rule matching, 3 with conditions", true),
+    ] {
+        let mut group = c.benchmark_group(name);
+        for n in [10, 100, 1_000, 10_000] {
+            let set = rules(n, condition);
+            assert_eq!(set.targets(&event)[0].rule_ids.len(), 3);
+            group.bench_with_input(BenchmarkId::from_parameter(n), &set, |b, set| {
+                b.iter(|| black_box(set.targets(black_box(&event))));
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn rendering(c: &mut Criterion) {
@@ -76,15 +91,32 @@ fn rendering(c: &mut Criterion) {
         event: &event,
         notification_id: Uuid::now_v7(),
         notifier: "ops",
+        attempt: 1,
+        rules: &[],
+        public_url: "http://127.0.0.1:8080",
     };
-    let hook: webhook::Config =
-        serde_json::from_value(json!({"url": "http://127.0.0.1:9/hook"})).expect("valid settings");
+    let hook = NotifierConfig::parse("webhook", &json!({"url": "http://127.0.0.1:9/hook"}))
+        .expect("valid settings");
+    let email = NotifierConfig::parse(
+        "email",
+        &json!({"host": "127.0.0.1", "from": "herald@example.com", "to": ["ops@example.com"]}),
+    )
+    .expect("valid settings");
     let mut group = c.benchmark_group("rendering");
-    group.bench_function("webhook payload", |b| {
-        b.iter(|| black_box(hook.render(black_box(&delivery))))
+    group.bench_function("webhook payload, native", |b| {
+        b.iter(|| {
+            black_box(serde_json::to_vec(&herald_channels::webhook::Payload {
+                notification_id: delivery.notification_id,
+                notifier: delivery.notifier,
+                event: delivery.event,
+            }))
+        })
     });
-    group.bench_function("email text body", |b| {
-        b.iter(|| black_box(render::text_body(black_box(&delivery))))
+    group.bench_function("webhook payload, default template", |b| {
+        b.iter(|| black_box(hook.preview(black_box(&delivery))))
+    });
+    group.bench_function("email parts, default templates", |b| {
+        b.iter(|| black_box(email.preview(black_box(&delivery))))
     });
     group.finish();
 }

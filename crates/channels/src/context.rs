@@ -1,14 +1,25 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_model::Event;
 use uuid::Uuid;
 
-/// What is being delivered: an event, to a named notifier, as one notification.
+use crate::RuleTemplates;
+
+/// What is being delivered: an event, to a named notifier, as one notification,
+/// and what its templates need besides.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {
     pub event: &'a Event,
     pub notification_id: Uuid,
     pub notifier: &'a str,
+    /// This attempt's number, the first being 1.
+    pub attempt: u32,
+    /// The rules that selected the notification, oldest first: their
+    /// templates come before the notifier's.
+    pub rules: &'a [Arc<RuleTemplates>],
+    /// Herald's public base URL, for links back to it.
+    pub public_url: &'a str,
 }
 
 /// What a send may use: the shared HTTP client, and how long the attempt may take.

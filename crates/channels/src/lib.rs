@@ -13,19 +13,23 @@ mod context;
 pub mod email;
 pub mod http;
 mod options;
-pub mod render;
+mod parts;
 pub mod webhook;
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_model::FieldError;
 use herald_model::secret::SecretField;
+use herald_templates::TemplateSet;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use context::{Delivery, SendContext};
 pub use options::DeliveryOptions;
+pub use parts::{Part, Parts, RuleTemplates, check_rule_parts};
 
 /// One kind of endpoint, configured.
 pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
@@ -33,13 +37,20 @@ pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
     const KIND: &'static str;
     /// Where the settings hold secrets, sealed at rest and masked in answers.
     const SECRETS: &'static [SecretField];
+    /// The parts of its message, each with a default template.
+    const PARTS: &'static [Part];
     type Message: Send;
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Checks what types alone cannot (formats, required pairs), naming the field.
     fn validate(&self) -> Result<(), FieldError>;
-    /// Turns an event into this channel's message. An error here is permanent.
-    fn render(&self, delivery: &Delivery<'_>) -> Result<Self::Message, DeliveryError>;
+    /// Turns an event into this channel's message, its parts rendered from
+    /// `parts`. An error here is permanent.
+    fn render(
+        &self,
+        delivery: &Delivery<'_>,
+        parts: &Parts<'_>,
+    ) -> Result<Self::Message, DeliveryError>;
     fn send(
         &self,
         message: Self::Message,
@@ -64,6 +75,8 @@ pub enum Disposition {
 pub struct DeliveryError {
     pub disposition: Disposition,
     pub message: String,
+    /// The template that failed, when that is why: the message was never sent.
+    pub template: Option<herald_templates::TemplateError>,
 }
 
 impl DeliveryError {
@@ -71,6 +84,25 @@ impl DeliveryError {
         DeliveryError {
             disposition: Disposition::Permanent,
             message: message.into(),
+            template: None,
+        }
+    }
+
+    pub fn retry(message: impl Into<String>) -> Self {
+        DeliveryError {
+            disposition: Disposition::Retry { after: None },
+            message: message.into(),
+            template: None,
+        }
+    }
+
+    /// A template that did not render: permanent, since the same event and
+    /// templates render the same way next time.
+    pub fn render(error: herald_templates::TemplateError) -> Self {
+        DeliveryError {
+            disposition: Disposition::Permanent,
+            message: format!("template {error}"),
+            template: Some(error),
         }
     }
 
@@ -88,13 +120,15 @@ impl DeliveryError {
 
 async fn deliver<C: Channel>(
     channel: &C,
+    templates: Option<&TemplateSet>,
     delivery: &Delivery<'_>,
     cx: &SendContext<'_>,
 ) -> Result<(), DeliveryError> {
-    let message = channel.render(delivery)?;
+    let message = channel.render(delivery, &Parts::new(delivery, C::KIND, templates))?;
     channel.send(message, cx).await.map_err(|e| DeliveryError {
         disposition: C::classify(&e),
         message: error_chain(&e),
+        template: None,
     })
 }
 
@@ -115,11 +149,13 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A notifier's settings: the channel's own plus the delivery options common to
-/// every kind, all in one flat JSON object.
+/// every kind and its `templates`, all in one flat JSON object.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
     pub options: DeliveryOptions,
     pub channel: ChannelConfig,
+    /// The parts it overrides, compiled.
+    pub templates: Option<Arc<TemplateSet>>,
 }
 
 impl NotifierConfig {
@@ -129,14 +165,24 @@ impl NotifierConfig {
         let Value::Object(all) = config else {
             return Err(FieldError::new("config", "must be a JSON object"));
         };
+        let mut all = all.clone();
+        let templates: BTreeMap<String, String> = match all.remove("templates") {
+            Some(t) => herald_model::from_value(t).map_err(|e| e.within("config.templates"))?,
+            None => BTreeMap::new(),
+        };
         let (common, own): (serde_json::Map<_, _>, serde_json::Map<_, _>) = all
-            .clone()
             .into_iter()
             .partition(|(k, _)| DeliveryOptions::FIELDS.contains(&k.as_str()));
         let options =
             DeliveryOptions::parse(Value::Object(common)).map_err(|e| e.within("config"))?;
         let channel = ChannelConfig::parse(kind, Value::Object(own))?;
-        Ok(NotifierConfig { options, channel })
+        let templates =
+            parts::compile_notifier_templates(kind, &templates).map_err(|e| e.within("config"))?;
+        Ok(NotifierConfig {
+            options,
+            channel,
+            templates,
+        })
     }
 
     pub fn kind(&self) -> &'static str {
@@ -149,7 +195,18 @@ impl NotifierConfig {
         delivery: &Delivery<'_>,
         cx: &SendContext<'_>,
     ) -> Result<(), DeliveryError> {
-        self.channel.deliver(delivery, cx).await
+        self.channel
+            .deliver(self.templates.as_deref(), delivery, cx)
+            .await
+    }
+
+    /// Every part of the message `delivery` would send, rendered, without
+    /// sending it.
+    pub fn preview(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> Result<BTreeMap<String, String>, DeliveryError> {
+        Parts::new(delivery, self.kind(), self.templates.as_deref()).render_all()
     }
 }
 
@@ -185,13 +242,38 @@ macro_rules! registry {
 
             async fn deliver(
                 &self,
+                templates: Option<&TemplateSet>,
                 delivery: &Delivery<'_>,
                 cx: &SendContext<'_>,
             ) -> Result<(), DeliveryError> {
                 match self {
-                    $(ChannelConfig::$variant(c) => deliver(c, delivery, cx).await),+
+                    $(ChannelConfig::$variant(c) => deliver(c, templates, delivery, cx).await),+
                 }
             }
+        }
+
+        /// The JSON Schema of a `kind`'s `config`: its own fields, the
+        /// delivery options and `templates`; `None` for an unknown kind.
+        pub fn config_schema(kind: &str) -> Option<Value> {
+            $(
+                if kind == <$module::Config as Channel>::KIND {
+                    return Some(with_common_fields(
+                        schemars::schema_for!($module::Config).to_value(),
+                        <$module::Config as Channel>::PARTS,
+                    ));
+                }
+            )+
+            None
+        }
+
+        /// The parts of a `kind`'s message; unknown kinds have none.
+        pub fn parts_of(kind: &str) -> &'static [Part] {
+            $(
+                if kind == <$module::Config as Channel>::KIND {
+                    return <$module::Config as Channel>::PARTS;
+                }
+            )+
+            &[]
         }
 
         /// Where notifiers of `kind` keep secrets; unknown kinds have none.
@@ -204,6 +286,37 @@ macro_rules! registry {
             &[]
         }
     };
+}
+
+/// A channel's schema with the fields every kind takes added: the delivery
+/// options and `templates` (one string per part).
+fn with_common_fields(mut schema: Value, parts: &[Part]) -> Value {
+    let options = schemars::schema_for!(DeliveryOptions).to_value();
+    let part_names: serde_json::Map<String, Value> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.name.to_owned(),
+                serde_json::json!({"type": "string", "description": p.about}),
+            )
+        })
+        .collect();
+    if let (Some(own), Some(common)) = (
+        schema["properties"].as_object_mut(),
+        options["properties"].as_object(),
+    ) {
+        own.extend(common.clone());
+        own.insert(
+            "templates".into(),
+            serde_json::json!({
+                "type": "object",
+                "description": "Templates (MiniJinja) overriding parts of the default message.",
+                "properties": part_names,
+                "additionalProperties": false,
+            }),
+        );
+    }
+    schema
 }
 
 fn unknown_kind(kind: &str) -> FieldError {
@@ -262,6 +375,22 @@ mod tests {
             let err = NotifierConfig::parse(kind, &config).expect_err(&config.to_string());
             assert_eq!(err.field, field, "{kind} {config}: {err}");
         }
+    }
+
+    #[test]
+    fn every_kind_describes_its_config_and_parts() {
+        for kind in KINDS {
+            let schema = config_schema(kind).unwrap();
+            let props = schema["properties"].as_object().unwrap();
+            for common in ["max_elapsed", "max_attempts", "timeout", "templates"] {
+                assert!(props.contains_key(common), "{kind} lacks {common}");
+            }
+            assert!(!parts_of(kind).is_empty());
+        }
+        let webhook = config_schema("webhook").unwrap();
+        assert_eq!(webhook["required"], serde_json::json!(["url"]));
+        assert!(webhook["properties"]["templates"]["properties"]["body"].is_object());
+        assert!(config_schema("pager").is_none());
     }
 
     #[test]

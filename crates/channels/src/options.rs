@@ -1,19 +1,22 @@
 use herald_model::{FieldError, Span};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Delivery settings every kind accepts next to its own; absent ones take the
 /// sender's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryOptions {
     /// How long the sender keeps retrying before the failure goes to the error table.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub max_elapsed: Option<Span>,
     /// How many attempts at most, the first one included.
     #[serde(default)]
     pub max_attempts: Option<u32>,
     /// How long one attempt may take.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Span>,
 }
 

@@ -129,6 +129,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             timeout: config.delivery_timeout,
             max_replays: config.max_replays,
             shutdown_timeout: config.shutdown_timeout,
+            public_url: config.public_url.clone(),
         };
         let sender = Sender::new(
             store.clone(),
@@ -164,6 +165,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             ops,
             max_request_bytes: config.max_request_bytes,
             test_timeout: config.delivery_timeout,
+            public_url: config.public_url.clone(),
         };
         (herald_api::router(Arc::new(state)), config.http_addr)
     } else {

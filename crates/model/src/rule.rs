@@ -185,10 +185,10 @@ impl Decision {
 
 /// The context a condition sees: `event` (converted once per event and
 /// shared), `rule` (`id`, `name`) and `herald` (`url`).
-pub fn condition_context(event: &Value, rule: &Rule, herald: &Value) -> Value {
+pub fn condition_context(event: &Value, rule_id: Uuid, rule_name: &str, herald: &Value) -> Value {
     let rule = context_of([
-        ("id", Value::from(rule.id.to_string())),
-        ("name", Value::from(rule.spec.name.as_str())),
+        ("id", Value::from(rule_id.to_string())),
+        ("name", Value::from(rule_name)),
     ]);
     context_of([
         ("event", event.clone()),
@@ -203,9 +203,29 @@ pub fn herald_context(public_url: &str) -> Value {
     context_of([("url", Value::from(public_url.trim_end_matches('/')))])
 }
 
-impl Rule {
+/// What each rule decides about `event`, as routing decides it, in the
+/// order given.
+pub fn decisions<'a>(
+    event: &Event,
+    rules: impl IntoIterator<Item = (Uuid, &'a RuleSpec)>,
+    herald: &Value,
+) -> Vec<(Uuid, Decision)> {
+    let shared = herald_templates::context(event);
+    rules
+        .into_iter()
+        .map(|(id, spec)| {
+            let condition = spec.compile_condition();
+            let decision = spec.decide(event, condition.as_ref(), || {
+                condition_context(&shared, id, &spec.name, herald)
+            });
+            (id, decision)
+        })
+        .collect()
+}
+
+impl RuleSpec {
     /// Whether this rule selects `event` and why, its condition (compiled
-    /// from `self.spec.condition`) evaluated in `context` (see
+    /// from `self.condition`) evaluated in `context` (see
     /// [`condition_context`]) only when every field matches.
     pub fn decide(
         &self,
@@ -213,7 +233,7 @@ impl Rule {
         condition: Option<&Condition>,
         context: impl FnOnce() -> Value,
     ) -> Decision {
-        if let Some(why) = self.spec.first_miss(event) {
+        if let Some(why) = self.first_miss(event) {
             return Decision::Skipped(why);
         }
         match condition.map(|c| c.eval(&context())) {
@@ -334,15 +354,10 @@ mod tests {
         let herald = herald_context("http://herald.local/");
         let shared = herald_templates::context(&e);
         for (r, want) in cases {
-            let rule = Rule {
-                id: Uuid::nil(),
-                spec: rule(r.clone()),
-                created_at: OffsetDateTime::now_utc(),
-                updated_at: OffsetDateTime::now_utc(),
-            };
-            let condition = rule.spec.compile_condition();
-            let decision = rule.decide(&e, condition.as_ref(), || {
-                condition_context(&shared, &rule, &herald)
+            let spec = rule(r.clone());
+            let condition = spec.compile_condition();
+            let decision = spec.decide(&e, condition.as_ref(), || {
+                condition_context(&shared, Uuid::nil(), &spec.name, &herald)
             });
             assert_eq!(decision.reason(), want, "rule {r}");
             assert_eq!(

@@ -157,8 +157,8 @@ impl RuleSet {
                 continue;
             };
             let event_value = shared.get_or_insert_with(|| context(event));
-            match rule.decide(event, Some(condition), || {
-                condition_context(event_value, rule, &self.herald)
+            match rule.spec.decide(event, Some(condition), || {
+                condition_context(event_value, rule.id, &rule.spec.name, &self.herald)
             }) {
                 Decision::Matched => out.push((i, None)),
                 Decision::Skipped(_) => {}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use herald_channels::{Delivery as Target, DeliveryError, NotifierConfig, SendContext};
+use herald_channels::{
+    Delivery as Target, DeliveryError, NotifierConfig, RuleTemplates, SendContext,
+};
 use herald_model::{DeliveryJob, Span};
 use herald_store::{Claim, Claimed, LeaseRequest, StoreError};
 use time::OffsetDateTime;
@@ -43,6 +45,14 @@ const WATCH_AFTER: Duration = crate::limits::SLOW;
 pub(crate) struct Lease<'a> {
     pub(crate) token: Uuid,
     pub(crate) job: &'a DeliveryJob,
+}
+
+/// What shapes an attempt's message besides the event.
+#[derive(Clone, Copy)]
+struct Message<'a> {
+    notifier: &'a str,
+    attempt: u32,
+    rules: &'a [Arc<RuleTemplates>],
 }
 
 /// Why an attempt did not deliver.
@@ -145,6 +155,19 @@ impl Worker {
             Ok(config) => config,
             Err(reason) => return self.finish_failed(held, &kind, 0, &reason, shutdown).await,
         };
+        let rules = match self
+            .rules
+            .layers(&self.store, claimed.config_version, &job.rule_ids)
+            .await
+        {
+            Ok(rules) => rules,
+            // As a lease that cannot be renewed: the job goes back, and its
+            // copy finds the lease and has it watched.
+            Err(e) => {
+                warn!(notification = %job.notification_id, error = %e, "cannot read the rules' templates");
+                return false;
+            }
+        };
         let policy = RetryPolicy {
             max_elapsed: config
                 .options
@@ -160,7 +183,12 @@ impl Worker {
             .options
             .timeout
             .map_or(self.options.timeout, Span::get);
-        let attempt = self.attempt(held, &claimed.notifier_name, &config, timeout);
+        let message = Message {
+            notifier: &claimed.notifier_name,
+            attempt: made,
+            rules: &rules,
+        };
+        let attempt = self.attempt(held, message, &config, timeout);
         tokio::pin!(attempt);
         let result = tokio::select! {
             result = &mut attempt => result,
@@ -173,6 +201,9 @@ impl Worker {
             Ok(()) => self.finish_sent(job, &kind, shutdown).await,
             Err(AttemptError::Delivery(e)) => {
                 self.in_flight.failed(job.notifier_id);
+                if e.template.is_some() {
+                    self.metrics.render_errors.with_label_values(&[&kind]).inc();
+                }
                 let elapsed = (OffsetDateTime::now_utc() - claimed.round_started_at)
                     .try_into()
                     .unwrap_or(Duration::ZERO);
@@ -222,7 +253,7 @@ impl Worker {
     async fn attempt(
         &self,
         held: Lease<'_>,
-        notifier: &str,
+        message: Message<'_>,
         config: &NotifierConfig,
         timeout: Duration,
     ) -> Result<(), AttemptError> {
@@ -243,17 +274,19 @@ impl Worker {
         let target = Target {
             event: &held.job.event,
             notification_id: held.job.notification_id,
-            notifier,
+            notifier: message.notifier,
+            attempt: message.attempt,
+            rules: message.rules,
+            public_url: &self.options.public_url,
         };
         let started = Instant::now();
         let guard = timeout + Duration::from_secs(1);
         let result = tokio::time::timeout(guard, config.deliver(&target, &cx))
             .await
             .unwrap_or_else(|_| {
-                Err(DeliveryError {
-                    disposition: herald_channels::Disposition::Retry { after: None },
-                    message: format!("no answer within {timeout:?}"),
-                })
+                Err(DeliveryError::retry(format!(
+                    "no answer within {timeout:?}"
+                )))
             });
         self.metrics
             .attempt_duration

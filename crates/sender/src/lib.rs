@@ -28,6 +28,7 @@ mod limits;
 mod message;
 mod outcome;
 pub mod retry;
+mod rules;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,8 @@ pub struct SenderOptions {
     pub max_replays: i32,
     /// How long in-flight deliveries may take to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Herald's public base URL, `herald.url` to templates.
+    pub public_url: String,
 }
 
 impl Default for SenderOptions {
@@ -82,6 +85,7 @@ impl Default for SenderOptions {
             timeout: Duration::from_secs(10),
             max_replays: 10,
             shutdown_timeout: Duration::from_secs(30),
+            public_url: String::new(),
         }
     }
 }
@@ -113,6 +117,8 @@ struct Worker {
     watches: Batcher<(Uuid, Uuid), ()>,
     /// Unsealed, parsed notifier settings by notifier and version.
     settings: Mutex<HashMap<(Uuid, OffsetDateTime), Arc<NotifierConfig>>>,
+    /// The rules' templates, by configuration version.
+    rules: rules::RuleCache,
     database_down: AtomicBool,
 }
 
@@ -168,6 +174,7 @@ impl Sender {
             in_flight: InFlight::new(options.per_notifier),
             options,
             settings: Mutex::new(HashMap::new()),
+            rules: rules::RuleCache::default(),
             database_down: AtomicBool::new(false),
         };
         Sender {

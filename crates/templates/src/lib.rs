@@ -86,7 +86,17 @@ fn environment() -> Environment<'static> {
     env.set_keep_trailing_newline(true);
     minijinja_contrib::add_to_environment(&mut env);
     env.add_filter("truncate", truncate);
+    env.add_filter("pretty_json", pretty_json);
     env
+}
+
+/// JSON indented by two spaces and left as is, for text meant for people
+/// (`tojson` escapes `<`, `>`, `&` and `'` for HTML).
+fn pretty_json(value: &Value) -> Result<String, minijinja::Error> {
+    serde_json::to_string_pretty(value).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "cannot write JSON")
+            .with_source(e)
+    })
 }
 
 /// Jinja2's `truncate`, whose length may also be given by position

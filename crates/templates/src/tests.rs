@@ -47,6 +47,7 @@ fn renders_table() {
         ("{{ event.labels.team | default('none') }}", "none"),
         ("{% if event.labels.team is defined %}x{% endif %}-", "-"),
         ("line\n", "line\n"),
+        ("{{ {'a': '<&>'} | pretty_json }}", "{\n  \"a\": \"<&>\"\n}"),
     ];
     for (source, want) in cases {
         assert_eq!(render(source).unwrap(), want, "{source}");

@@ -1,4 +1,5 @@
-//! Email over SMTP (lettre): plain-text mail to one or many recipients.
+//! Email over SMTP (lettre): plain-text mail to one or many recipients, with
+//! an HTML alternative when the `html_body` part is not empty.
 //!
 //! `security` is `none` (plain SMTP, for a relay on localhost), `starttls` (the
 //! default: upgrade on port 587, refuse to go on without TLS) or `tls` (implicit
@@ -12,13 +13,17 @@ use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Channel, Delivery, DeliveryError, Disposition, SendContext, render};
+use lettre::message::MultiPart;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The SMTP server.
     pub host: String,
     /// Defaults by `security`: 25, 587 or 465.
     #[serde(default)]
@@ -28,6 +33,7 @@ pub struct Config {
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub password: Option<Secret>,
     pub from: String,
     pub to: Vec<String>,
@@ -45,7 +51,7 @@ fn verify_by_default() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     None,
@@ -145,6 +151,23 @@ impl Channel for Config {
         path: "password",
         mask: Mask::Full,
     }];
+    const PARTS: &'static [Part] = &[
+        Part {
+            name: "subject",
+            about: "The subject line; `subject_prefix` goes in front.",
+            default: include_str!("subject.j2"),
+        },
+        Part {
+            name: "body",
+            about: "The plain-text body.",
+            default: include_str!("body.j2"),
+        },
+        Part {
+            name: "html_body",
+            about: "An HTML alternative to the body, sent when not empty; inserted values are escaped.",
+            default: "",
+        },
+    ];
     type Message = Message;
     type Error = EmailError;
 
@@ -172,28 +195,34 @@ impl Channel for Config {
         }
     }
 
-    fn render(&self, d: &Delivery<'_>) -> Result<Message, DeliveryError> {
+    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
         let bad = |e: FieldError| DeliveryError::permanent(format!("invalid email settings: {e}"));
         let from = mailbox("from".into(), &self.from).map_err(bad)?;
+        // A subject is one line: a template's stray newline must not end the headers.
+        let rendered = parts.render("subject")?;
+        let line = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
         let subject = match self.subject_prefix.trim() {
-            "" => render::subject(d.event),
-            prefix => format!("{prefix} {}", render::subject(d.event)),
+            "" => line,
+            prefix => format!("{prefix} {line}"),
         };
+        let text = parts.render("body")?;
+        let html = parts.render("html_body")?;
         let domain = from.email.domain().to_owned();
         let mut builder = Message::builder()
             .from(from)
             .subject(subject)
-            .message_id(Some(format!("<{}@{domain}>", d.notification_id)))
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(format!("<{}@{domain}>", d.notification_id)));
         for to in &self.to {
             builder = builder.to(mailbox("to".into(), to).map_err(bad)?);
         }
         for cc in &self.cc {
             builder = builder.cc(mailbox("cc".into(), cc).map_err(bad)?);
         }
-        builder
-            .body(render::text_body(d))
-            .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))
+        let built = match html.trim() {
+            "" => builder.header(ContentType::TEXT_PLAIN).body(text),
+            _ => builder.multipart(MultiPart::alternative_plain_html(text, html)),
+        };
+        built.map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))
     }
 
     async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), EmailError> {

@@ -1,19 +1,22 @@
 //! Generic webhook: the event as JSON, POSTed (or PUT) to a URL.
 //!
-//! The body is `{"notification_id", "notifier", "event"}`; the `Idempotency-Key`
-//! header carries the notification id so that a receiver can drop the rare second
-//! copy that at-least-once delivery allows.
+//! The body is `{"notification_id", "notifier", "event"}` unless a `body`
+//! template says otherwise (then `content_type` says what it is); the default
+//! is built natively, the template beside it only documents it. The
+//! `Idempotency-Key` header carries the notification id so that a receiver
+//! can drop the rare second copy that at-least-once delivery allows.
 
 use std::collections::BTreeMap;
 
 use herald_model::secret::{Mask, SecretField};
 use herald_model::{Event, FieldError, Secret};
 use reqwest::header::{HeaderName, HeaderValue};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
 /// Headers Herald sets itself; settings may not replace them.
 const RESERVED: [&str; 5] = [
@@ -24,17 +27,24 @@ const RESERVED: [&str; 5] = [
     "transfer-encoding",
 ];
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Where the notification is sent (a secret: it often carries a token).
+    #[schemars(with = "String")]
     pub url: Secret,
     #[serde(default)]
     pub method: Method,
+    /// Extra request headers (secrets: they often carry credentials).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub headers: BTreeMap<String, Secret>,
+    /// The `Content-Type` of the body; `application/json` by default.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum Method {
     #[default]
     #[serde(rename = "POST")]
@@ -56,6 +66,8 @@ pub struct Message {
     idempotency_key: String,
 }
 
+const JSON: &str = "application/json";
+
 impl Channel for Config {
     const KIND: &'static str = "webhook";
     const SECRETS: &'static [SecretField] = &[
@@ -68,6 +80,11 @@ impl Channel for Config {
             mask: Mask::Full,
         },
     ];
+    const PARTS: &'static [Part] = &[Part {
+        name: "body",
+        about: "The request body; the default is the notification as JSON.",
+        default: include_str!("body.j2"),
+    }];
     type Message = Message;
     type Error = HttpError;
 
@@ -93,17 +110,23 @@ impl Channel for Config {
             HeaderValue::from_str(value.expose())
                 .map_err(|_| FieldError::new(field(), "not a valid HTTP header value"))?;
         }
+        if let Some(content_type) = &self.content_type {
+            HeaderValue::from_str(content_type)
+                .map_err(|_| FieldError::new("content_type", "not a valid HTTP header value"))?;
+        }
         Ok(())
     }
 
-    fn render(&self, d: &Delivery<'_>) -> Result<Message, DeliveryError> {
-        let payload = Payload {
-            notification_id: d.notification_id,
-            notifier: d.notifier,
-            event: d.event,
+    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
+        let body = match parts.custom("body")? {
+            Some(body) => body.into_bytes(),
+            None => serde_json::to_vec(&Payload {
+                notification_id: d.notification_id,
+                notifier: d.notifier,
+                event: d.event,
+            })
+            .map_err(|e| DeliveryError::permanent(format!("cannot encode the payload: {e}")))?,
         };
-        let body = serde_json::to_vec(&payload)
-            .map_err(|e| DeliveryError::permanent(format!("cannot encode the payload: {e}")))?;
         Ok(Message {
             body,
             idempotency_key: d.notification_id.to_string(),
@@ -118,7 +141,7 @@ impl Channel for Config {
         let mut request = cx
             .http
             .request(method, self.url.expose())
-            .header("content-type", "application/json")
+            .header("content-type", self.content_type.as_deref().unwrap_or(JSON))
             .header("idempotency-key", message.idempotency_key);
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.expose());

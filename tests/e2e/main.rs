@@ -9,6 +9,7 @@ mod delivery;
 mod email;
 mod events;
 mod failures;
+mod messages;
 mod notifiers;
 mod ops;
 mod publishers;

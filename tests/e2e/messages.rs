@@ -684,3 +684,33 @@ async fn the_channels_list_each_kind_with_its_schema_secrets_and_default_templat
             .contains("tojson")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_failure_is_rendered_with_the_templates_of_the_rule_that_selected_it() {
+    let app = spawn_app().await;
+    let sink = HttpSink::start().await;
+    sink.set(Behaviour::Status(404));
+    let hook = app.webhook("h", &sink.url("/h"), json!({})).await;
+    app.rule(json!({"name": "worded", "notifiers": [hook],
+        "templates": {"body": "{{ rule.name }}: {{ event.title }} (attempt {{ notification.attempt }})"}}))
+        .await;
+    let event = app
+        .publish(json!({"source": "ci", "category": "system", "title": "disk full"}))
+        .await[0];
+    app.wait_notification(event, hook, "failed", SOON).await;
+    sink.set(Behaviour::Ok);
+    let failure = &app.failures(&format!("notifier_id={hook}")).await[0];
+    let (status, body) = app
+        .post(
+            &format!("/failures/{}/replay", failure["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.wait_notification(event, hook, "sent", SOON).await;
+    let delivered = sink.wait_delivered("/h", 1, SOON).await;
+    assert_eq!(
+        String::from_utf8(delivered[0].body.clone()).unwrap(),
+        "worded: disk full (attempt 1)"
+    );
+}

@@ -15,3 +15,4 @@ mod ops;
 mod publishers;
 mod reliability;
 mod rules;
+mod webhook;

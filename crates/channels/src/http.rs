@@ -1,6 +1,7 @@
 //! What every HTTP-based channel shares: one request helper and one pure
 //! classification of outcomes, tested as a table.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -21,6 +22,14 @@ pub enum HttpError {
         retry_after: Option<Duration>,
         body: String,
     },
+    /// A provider answered 2xx but said in the body that it did not deliver
+    /// (Slack's `{"ok": false, "error": "channel_not_found"}`).
+    #[error("{provider} refused: {error}")]
+    Refused {
+        provider: &'static str,
+        error: String,
+        disposition: Disposition,
+    },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     /// Connection refused, reset, DNS, TLS: the request may not have arrived.
@@ -39,17 +48,46 @@ fn excerpt_suffix(body: &str) -> String {
 /// The HTTP client every channel shares: no redirects (a webhook that moved
 /// should be updated, not followed), a bounded connect time, pooled connections.
 pub fn client() -> reqwest::Client {
+    builder().build().expect("the TLS backend initialises")
+}
+
+/// A client that does not check certificates, for the notifiers whose
+/// `tls_verify` is off (a self-signed endpoint on a network the operator
+/// trusts); built once, on first use.
+pub fn unverified_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("the TLS backend initialises")
+    })
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the TLS backend initialises")
+}
+
+/// A 2xx answer: providers that report errors in the body of a 200 are read.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON, when it is.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
 }
 
 /// Sends `request` and turns anything but a 2xx answer into an [`HttpError`].
 /// Errors never carry the URL: webhook URLs are secrets.
-pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<(), HttpError> {
+pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<Answer, HttpError> {
     let response = request.timeout(timeout).send().await.map_err(|e| {
         if e.is_timeout() {
             HttpError::Timeout(timeout)
@@ -59,7 +97,8 @@ pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<(), Http
     })?;
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        let body = response.text().await.unwrap_or_default();
+        return Ok(Answer { status, body });
     }
     let retry_after = retry_after(response.headers(), OffsetDateTime::now_utc());
     let body = response.text().await.unwrap_or_default();
@@ -85,6 +124,7 @@ pub fn classify(error: &HttpError) -> Disposition {
             retry_after,
             ..
         } => classify_status(*status, *retry_after),
+        HttpError::Refused { disposition, .. } => *disposition,
         HttpError::Timeout(_) | HttpError::Transport(_) => Disposition::Retry { after: None },
     }
 }

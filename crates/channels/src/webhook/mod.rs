@@ -5,9 +5,19 @@
 //! is built natively, the template beside it only documents it. The
 //! `Idempotency-Key` header carries the notification id so that a receiver
 //! can drop the rare second copy that at-least-once delivery allows.
+//!
+//! With a `signing_secret` (`whsec_<base64 key>`), each request is signed as
+//! the Standard Webhooks specification says, so receivers verify it with the
+//! existing libraries (svix, standardwebhooks): `webhook-id` (the
+//! notification id, the same on every attempt), `webhook-timestamp` (Unix
+//! seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+//! "<id>.<timestamp>.<body>">`.
 
 use std::collections::BTreeMap;
 
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use herald_model::secret::{Mask, SecretField};
 use herald_model::{Event, FieldError, Secret};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -19,13 +29,19 @@ use crate::http::{self, HttpError};
 use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
 /// Headers Herald sets itself; settings may not replace them.
-const RESERVED: [&str; 5] = [
+const RESERVED: [&str; 8] = [
     "content-type",
     "content-length",
     "host",
     "idempotency-key",
     "transfer-encoding",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
 ];
+
+/// How a Standard Webhooks secret is written.
+const SECRET_PREFIX: &str = "whsec_";
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +58,43 @@ pub struct Config {
     /// The `Content-Type` of the body; `application/json` by default.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// Sign each request (Standard Webhooks) with this key, `whsec_<base64>`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub signing_secret: Option<Secret>,
+    /// Check the endpoint's certificate. Turn off only for a self-signed
+    /// endpoint on a network you trust.
+    #[serde(default = "verify_by_default")]
+    pub tls_verify: bool,
+}
+
+fn verify_by_default() -> bool {
+    true
+}
+
+/// The key of a `whsec_<base64>` secret.
+pub fn signing_key_of(secret: &str) -> Result<Vec<u8>, String> {
+    let encoded = secret.strip_prefix(SECRET_PREFIX).ok_or_else(|| {
+        format!("must start with `{SECRET_PREFIX}` followed by the key in base64")
+    })?;
+    let key = BASE64
+        .decode(encoded)
+        .map_err(|e| format!("the key after `{SECRET_PREFIX}` is not base64: {e}"))?;
+    match key.len() {
+        24..=64 => Ok(key),
+        n => Err(format!(
+            "the key is {n} bytes; use 24 to 64 (32 recommended)"
+        )),
+    }
+}
+
+/// The Standard Webhooks signature of one request.
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut context = hmac::Context::with_key(&key);
+    context.update(format!("{id}.{timestamp}.").as_bytes());
+    context.update(body);
+    format!("v1,{}", BASE64.encode(context.sign().as_ref()))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -79,6 +132,10 @@ impl Channel for Config {
             path: "headers.*",
             mask: Mask::Full,
         },
+        SecretField {
+            path: "signing_secret",
+            mask: Mask::Full,
+        },
     ];
     const PARTS: &'static [Part] = &[Part {
         name: "body",
@@ -110,6 +167,9 @@ impl Channel for Config {
             HeaderValue::from_str(value.expose())
                 .map_err(|_| FieldError::new(field(), "not a valid HTTP header value"))?;
         }
+        if let Some(secret) = &self.signing_secret {
+            signing_key_of(secret.expose()).map_err(|m| FieldError::new("signing_secret", m))?;
+        }
         if let Some(content_type) = &self.content_type {
             HeaderValue::from_str(content_type)
                 .map_err(|_| FieldError::new("content_type", "not a valid HTTP header value"))?;
@@ -138,15 +198,32 @@ impl Channel for Config {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
         };
-        let mut request = cx
-            .http
+        let client = match self.tls_verify {
+            true => cx.http,
+            false => http::unverified_client(),
+        };
+        let mut request = client
             .request(method, self.url.expose())
             .header("content-type", self.content_type.as_deref().unwrap_or(JSON))
-            .header("idempotency-key", message.idempotency_key);
+            .header("idempotency-key", &message.idempotency_key);
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.expose());
         }
-        http::send(request.body(message.body), cx.timeout).await
+        if let Some(secret) = &self.signing_secret {
+            let key = signing_key_of(secret.expose()).map_err(HttpError::Transport)?;
+            let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+            let id = &message.idempotency_key;
+            request = request
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header(
+                    "webhook-signature",
+                    signature(&key, id, timestamp, &message.body),
+                );
+        }
+        http::send(request.body(message.body), cx.timeout)
+            .await
+            .map(drop)
     }
 
     fn classify(error: &HttpError) -> Disposition {
@@ -194,6 +271,25 @@ mod tests {
             assert_eq!(err.field, field, "{config}: {err}");
         }
         assert!(parse(json!({"url": "https://x/h", "method": "PUT", "headers": {"Authorization": "Bearer t"}})).is_ok());
+    }
+
+    /// The test vector of the Standard Webhooks specification.
+    #[test]
+    fn signatures_match_the_specification() {
+        let key = signing_key_of("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        for bad in [
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_***",
+            "whsec_YWJj",
+        ] {
+            let err = parse(json!({"url": "http://x/", "signing_secret": bad})).unwrap_err();
+            assert_eq!(err.field, "config.signing_secret", "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -675,7 +675,10 @@ async fn the_channels_list_each_kind_with_its_schema_secrets_and_default_templat
     assert_eq!(email["secret_fields"], json!(["password"]));
     assert!(email["config_schema"]["properties"]["host"].is_object());
     let webhook = kind("webhook");
-    assert_eq!(webhook["secret_fields"], json!(["url", "headers.*"]));
+    assert_eq!(
+        webhook["secret_fields"],
+        json!(["url", "headers.*", "signing_secret"])
+    );
     assert!(webhook["config_schema"]["properties"]["templates"]["properties"]["body"].is_object());
     assert!(
         webhook["templates"]["body"]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use herald_loadkit::sink::{Behaviour, Request, Sink as HttpSink};
+pub use herald_loadkit::sink::{Behaviour, Reply, Request, Sink as HttpSink};
 
 /// How long a test waits for something the pipeline does in milliseconds.
 pub const SOON: Duration = Duration::from_secs(20);

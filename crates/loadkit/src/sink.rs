@@ -32,6 +32,8 @@ pub enum Behaviour {
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
     /// Lower-cased names.
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
@@ -59,11 +61,48 @@ impl Request {
     }
 }
 
+/// An answer written out, as a provider would give it: for mocks of
+/// provider APIs that answer errors in a body (Slack's `{"ok": false}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn text(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: body.to_owned(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
 #[derive(Default)]
 struct State {
     requests: Mutex<Vec<Request>>,
     behaviour: Mutex<Option<Behaviour>>,
     released: tokio::sync::Notify,
+    /// Answers to give, in order, to requests to a path, before anything else.
+    scripted: Mutex<std::collections::HashMap<String, std::collections::VecDeque<Reply>>>,
+    /// The answer to requests to a path once its script is used up.
+    standing: Mutex<std::collections::HashMap<String, Reply>>,
 }
 
 pub struct Sink {
@@ -90,6 +129,27 @@ impl Sink {
     /// The URL of `path` on this sink.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers requests to `path` with these replies, one each, in order;
+    /// then with the standing reply or the behaviour.
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.state
+            .scripted
+            .lock()
+            .unwrap()
+            .entry(path.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// Answers every request to `path` (after its script) with `reply`.
+    pub fn reply(&self, path: &str, reply: Reply) {
+        self.state
+            .standing
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), reply);
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -171,27 +231,28 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     let behaviour = state.behaviour.lock().unwrap().unwrap_or(Behaviour::Ok);
-    let (status, response) = match behaviour {
-        Behaviour::Ok => (200, StatusCode::OK.into_response()),
-        Behaviour::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap();
-            (code, (status, format!("sink says {code}")).into_response())
-        }
-        Behaviour::RetryAfter(secs) => (
-            429,
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", secs.to_string())],
-                "slow down",
-            )
-                .into_response(),
-        ),
-        Behaviour::Hang => (0, StatusCode::OK.into_response()),
-        Behaviour::Delay(_) | Behaviour::Hold => (200, StatusCode::OK.into_response()),
+    let path = uri.path();
+    let scripted = state
+        .scripted
+        .lock()
+        .unwrap()
+        .get_mut(path)
+        .and_then(|q| q.pop_front());
+    let written = scripted.or_else(|| state.standing.lock().unwrap().get(path).cloned());
+    // A written reply is given at once, whatever the behaviour says.
+    let behaviour = if written.is_some() {
+        Behaviour::Ok
+    } else {
+        behaviour
+    };
+    let (status, response) = match written {
+        Some(reply) => (reply.status, written_response(reply)),
+        None => canned(behaviour),
     };
     let request = Request {
         method: method.to_string(),
         path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
         headers: headers
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
@@ -219,4 +280,36 @@ async fn answer(
     }
     state.requests.lock().unwrap()[index].answered_at = Some(Instant::now());
     response
+}
+
+fn written_response(reply: Reply) -> Response {
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(&value).unwrap(),
+        );
+    }
+    response
+}
+
+fn canned(behaviour: Behaviour) -> (u16, Response) {
+    match behaviour {
+        Behaviour::Ok => (200, StatusCode::OK.into_response()),
+        Behaviour::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap();
+            (code, (status, format!("sink says {code}")).into_response())
+        }
+        Behaviour::RetryAfter(secs) => (
+            429,
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                "slow down",
+            )
+                .into_response(),
+        ),
+        Behaviour::Hang => (0, StatusCode::OK.into_response()),
+        Behaviour::Delay(_) | Behaviour::Hold => (200, StatusCode::OK.into_response()),
+    }
 }

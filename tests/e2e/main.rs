@@ -5,6 +5,7 @@
 mod support;
 
 mod architecture;
+mod channels;
 mod delivery;
 mod email;
 mod events;

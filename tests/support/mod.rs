@@ -16,5 +16,5 @@ pub mod smtp_sink;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_roles};
 pub use herald_loadkit::eventually;
-pub use http_sink::{Behaviour, HttpSink, Reply};
+pub use http_sink::{Behaviour, HttpSink, Reply, Request};
 pub use smtp_sink::SmtpSink;

@@ -9,11 +9,19 @@
 //! sender does those around [`NotifierConfig::deliver`], the API uses it for test
 //! sends, and both get settings already unsealed from the store.
 
+mod chat;
 mod context;
+pub mod discord;
 pub mod email;
+pub mod googlechat;
 pub mod http;
+pub mod mattermost;
 mod options;
+pub mod pagerduty;
 mod parts;
+pub mod rocketchat;
+pub mod slack;
+pub mod teams;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -332,6 +340,13 @@ fn unknown_kind(kind: &str) -> FieldError {
 registry! {
     Webhook => webhook,
     Email => email,
+    Discord => discord,
+    PagerDuty => pagerduty,
+    Slack => slack,
+    Teams => teams,
+    Mattermost => mattermost,
+    RocketChat => rocketchat,
+    GoogleChat => googlechat,
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ impl Channel for Config {
         Part {
             name: "subject",
             about: "The subject line; `subject_prefix` goes in front.",
-            default: include_str!("subject.j2"),
+            default: include_str!("../defaults/title.j2"),
         },
         Part {
             name: "body",

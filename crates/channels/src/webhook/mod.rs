@@ -146,14 +146,7 @@ impl Channel for Config {
     type Error = HttpError;
 
     fn validate(&self) -> Result<(), FieldError> {
-        let url = url::Url::parse(self.url.expose())
-            .map_err(|e| FieldError::new("url", format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-            return Err(FieldError::new(
-                "url",
-                "must be an http:// or https:// URL with a host",
-            ));
-        }
+        crate::chat::check_url("url", self.url.expose())?;
         for (name, value) in &self.headers {
             let field = || format!("headers.{name}");
             let parsed = HeaderName::from_bytes(name.as_bytes())

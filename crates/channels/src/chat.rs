@@ -1,0 +1,77 @@
+//! What the chat and incident channels share: their default parts (a
+//! `title` that says how bad it is, a short `text`), severity colours, and
+//! checks of provider URLs.
+
+use herald_model::secret::{Mask, SecretField};
+use herald_model::{Event, FieldError, Severity};
+
+use crate::Part;
+
+pub(crate) const TITLE: Part = Part {
+    name: "title",
+    about: "The headline: severity (or RESOLVED) and the event's title.",
+    default: include_str!("defaults/title.j2"),
+};
+
+pub(crate) const TEXT: Part = Part {
+    name: "text",
+    about: "The message, then where the event came from.",
+    default: include_str!("defaults/text.j2"),
+};
+
+/// A `webhook_url` setting: a secret (the URL is the credential), shown by
+/// its origin.
+pub(crate) const WEBHOOK_URL: SecretField = SecretField {
+    path: "webhook_url",
+    mask: Mask::Origin,
+};
+
+/// The colour of an event: green once resolved, else by severity.
+pub(crate) fn colour(event: &Event) -> u32 {
+    match (event.resolved, event.severity) {
+        (true, _) => 0x2E_B8_86,
+        (false, Severity::Critical) => 0xD5_02_00,
+        (false, Severity::Warning) => 0xF2_C7_44,
+        (false, Severity::Info) => 0x43_9F_E0,
+    }
+}
+
+/// `#rrggbb`.
+pub(crate) fn hex(colour: u32) -> String {
+    format!("#{colour:06X}")
+}
+
+/// Checks that `url` is an http(s) URL with a host, naming `field`.
+pub(crate) fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| FieldError::new(field, format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        return Err(FieldError::new(
+            field,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(())
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis when cut: the
+/// providers refuse longer fields instead of cutting them.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((cut, _)) if text.chars().count() > max => format!("{}…", &text[..cut]),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_to_the_limit() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "ab…");
+        assert_eq!(clip("ééééé", 4).chars().count(), 4);
+        assert_eq!(hex(0x2EB886), "#2EB886");
+    }
+}

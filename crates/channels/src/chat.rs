@@ -5,7 +5,8 @@
 use herald_model::secret::{Mask, SecretField};
 use herald_model::{Event, FieldError, Severity};
 
-use crate::Part;
+use crate::http::{self, Answer, HttpError};
+use crate::{Part, SendContext};
 
 pub(crate) const TITLE: Part = Part {
     name: "title",
@@ -52,6 +53,24 @@ pub(crate) fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// POSTs `body` as JSON to `url`: what most webhook-style providers take.
+pub(crate) async fn post_json(
+    cx: &SendContext<'_>,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<Answer, HttpError> {
+    http::send(cx.http.post(url).json(body), cx.timeout).await
+}
+
+/// A markdown link to the event's source on a line of its own, or nothing.
+pub(crate) fn markdown_link(event: &Event) -> String {
+    event
+        .url
+        .as_ref()
+        .map(|url| format!("\n[Open]({url})"))
+        .unwrap_or_default()
 }
 
 /// `text` cut to at most `max` characters, with an ellipsis when cut: the

@@ -15,14 +15,18 @@ pub mod discord;
 pub mod email;
 pub mod googlechat;
 pub mod http;
+pub mod matrix;
 pub mod mattermost;
+pub mod ntfy;
 mod options;
 pub mod pagerduty;
 mod parts;
 pub mod rocketchat;
 pub mod slack;
 pub mod teams;
+pub mod webex;
 pub mod webhook;
+pub mod wecom;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -347,6 +351,10 @@ registry! {
     Mattermost => mattermost,
     RocketChat => rocketchat,
     GoogleChat => googlechat,
+    Webex => webex,
+    Ntfy => ntfy,
+    Matrix => matrix,
+    WeCom => wecom,
 }
 
 #[cfg(test)]

@@ -94,6 +94,11 @@ impl Reply {
     }
 }
 
+/// The path under which [`Sink::script`] and [`Sink::reply`] apply to every
+/// path without replies of its own (for paths that carry ids the test
+/// learns later).
+pub const ANY_PATH: &str = "*";
+
 #[derive(Default)]
 struct State {
     requests: Mutex<Vec<Request>>,
@@ -232,13 +237,18 @@ async fn answer(
 ) -> Response {
     let behaviour = state.behaviour.lock().unwrap().unwrap_or(Behaviour::Ok);
     let path = uri.path();
-    let scripted = state
-        .scripted
-        .lock()
-        .unwrap()
-        .get_mut(path)
-        .and_then(|q| q.pop_front());
-    let written = scripted.or_else(|| state.standing.lock().unwrap().get(path).cloned());
+    let scripted = {
+        let mut scripts = state.scripted.lock().unwrap();
+        [path, ANY_PATH]
+            .iter()
+            .find_map(|p| scripts.get_mut(*p).and_then(|q| q.pop_front()))
+    };
+    let written = scripted.or_else(|| {
+        let standing = state.standing.lock().unwrap();
+        [path, ANY_PATH]
+            .iter()
+            .find_map(|p| standing.get(*p).cloned())
+    });
     // A written reply is given at once, whatever the behaviour says.
     let behaviour = if written.is_some() {
         Behaviour::Ok

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{body, requests, route};
+use super::{body, fails_for_good, requests, route};
 use crate::support::http_sink::SOON;
 use crate::support::{HttpSink, Reply, spawn_app};
 
@@ -72,13 +72,5 @@ async fn an_unknown_discord_webhook_fails_for_good() {
         json!({"source": "ci", "category": "system"}),
     )
     .await;
-    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
-    assert_eq!(failed["attempts"], 1);
-    assert!(
-        failed["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("Unknown Webhook"),
-        "{failed}"
-    );
+    fails_for_good(&app, event, notifier, "Unknown Webhook").await;
 }

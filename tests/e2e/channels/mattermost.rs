@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{body, requests, route};
+use super::{body, fails_for_good, requests, route};
 use crate::support::http_sink::SOON;
 use crate::support::{HttpSink, Reply, spawn_app};
 
@@ -55,11 +55,5 @@ async fn mattermosts_refusal_fails_for_good() {
         json!({"source": "ci", "category": "system"}),
     )
     .await;
-    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
-    assert!(
-        failed["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("No text specified")
-    );
+    fails_for_good(&app, event, notifier, "No text specified").await;
 }

@@ -5,11 +5,15 @@
 
 mod discord;
 mod googlechat;
+mod matrix;
 mod mattermost;
+mod ntfy;
 mod pagerduty;
 mod rocketchat;
 mod slack;
 mod teams;
+mod webex;
+mod wecom;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -25,6 +29,16 @@ pub async fn route(app: &TestApp, kind: &str, config: Value, event: Value) -> (U
     app.rule(json!({"notifiers": [notifier]})).await;
     let event = app.publish(event).await[0];
     (notifier, event)
+}
+
+/// Waits until the notification failed for good at its first attempt, with
+/// `needle` in its error; answers it.
+pub async fn fails_for_good(app: &TestApp, event: Uuid, notifier: Uuid, needle: &str) -> Value {
+    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
+    assert_eq!(failed["attempts"], 1, "{failed}");
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains(needle), "`{needle}` not in {failed}");
+    failed
 }
 
 /// The body of a request as JSON.

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{body, requests, route};
+use super::{body, fails_for_good, requests, route};
 use crate::support::http_sink::SOON;
 use crate::support::{HttpSink, Reply, spawn_app, spawn_app_with};
 
@@ -94,14 +94,7 @@ async fn an_event_pagerduty_calls_invalid_fails_for_good_and_a_short_key_is_refu
         json!({"source": "ci", "category": "system"}),
     )
     .await;
-    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
-    assert_eq!(failed["attempts"], 1);
-    assert!(
-        failed["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("Event object is invalid")
-    );
+    fails_for_good(&app, event, notifier, "Event object is invalid").await;
     let (status, answer) = app
         .post(
             "/notifiers",

@@ -58,8 +58,7 @@ impl Channel for Config {
     }
 
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
-        let request = cx.http.post(self.webhook_url.expose()).json(&body);
-        let answer = http::send(request, cx.timeout).await?;
+        let answer = chat::post_json(cx, self.webhook_url.expose(), &body).await?;
         match answer.json().and_then(|b| b["success"].as_bool()) {
             Some(false) => Err(HttpError::Refused {
                 provider: "Rocket.Chat",

@@ -62,8 +62,9 @@ impl Channel for Config {
     }
 
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
-        let request = cx.http.post(self.webhook_url.expose()).json(&body);
-        http::send(request, cx.timeout).await.map(drop)
+        chat::post_json(cx, self.webhook_url.expose(), &body)
+            .await
+            .map(drop)
     }
 
     fn classify(error: &HttpError) -> Disposition {

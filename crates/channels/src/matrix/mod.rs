@@ -1,0 +1,135 @@
+//! Matrix: an `m.notice` (what bots send, so that other bots do not answer
+//! it) to a room, with an HTML body and a plain-text fallback, by
+//! `PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}`. The
+//! transaction id is the notification id, so a retried send is the same
+//! event to the homeserver: idempotent by design. `M_LIMIT_EXCEEDED` waits
+//! `Retry-After` (or the older `retry_after_ms`); other 4xx are permanent.
+
+use std::time::Duration;
+
+use herald_model::secret::{Mask, SecretField};
+use herald_model::{FieldError, Secret};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::chat::{self, TEXT, TITLE};
+use crate::http::{self, HttpError};
+use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The homeserver's base URL, e.g. `https://matrix.example.org`.
+    pub homeserver: String,
+    /// The bot user's access token (a secret).
+    #[schemars(with = "String")]
+    pub access_token: Secret,
+    /// `!room:server` (the bot must have joined it).
+    pub room_id: String,
+}
+
+/// A message and the transaction id it is sent under.
+pub struct Message {
+    txn: String,
+    body: Value,
+}
+
+/// Text safe inside HTML.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Channel for Config {
+    const KIND: &'static str = "matrix";
+    const SECRETS: &'static [SecretField] = &[SecretField {
+        path: "access_token",
+        mask: Mask::Full,
+    }];
+    const PARTS: &'static [Part] = &[TITLE, TEXT];
+    type Message = Message;
+    type Error = HttpError;
+
+    fn validate(&self) -> Result<(), FieldError> {
+        chat::check_url("homeserver", &self.homeserver)?;
+        if !self.room_id.starts_with('!') || !self.room_id.contains(':') {
+            return Err(FieldError::new(
+                "room_id",
+                "must be a room id, `!id:server`",
+            ));
+        }
+        Ok(())
+    }
+
+    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
+        let title = parts.render("title")?;
+        let text = parts.render("text")?;
+        let link = match &d.event.url {
+            Some(url) => format!("<br><a href=\"{}\">Open</a>", html(url)),
+            None => String::new(),
+        };
+        Ok(Message {
+            txn: d.notification_id.to_string(),
+            body: json!({
+                "msgtype": "m.notice",
+                "body": format!("{title}\n{text}"),
+                "format": "org.matrix.custom.html",
+                "formatted_body": format!(
+                    "<b>{}</b><br>{}{link}",
+                    html(&title),
+                    html(&text).replace('\n', "<br>")
+                ),
+            }),
+        })
+    }
+
+    async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), HttpError> {
+        let mut url = url::Url::parse(&self.homeserver)
+            .map_err(|e| HttpError::Transport(format!("the homeserver URL is invalid: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| HttpError::Transport("the homeserver URL cannot have a path".into()))?
+            .pop_if_empty()
+            .extend([
+                "_matrix",
+                "client",
+                "v3",
+                "rooms",
+                &self.room_id,
+                "send",
+                "m.room.message",
+                &message.txn,
+            ]);
+        let request = cx
+            .http
+            .put(url)
+            .bearer_auth(self.access_token.expose())
+            .json(&message.body);
+        match http::send(request, cx.timeout).await {
+            Ok(_) => Ok(()),
+            Err(HttpError::Status {
+                status,
+                retry_after: None,
+                body,
+            }) if status.as_u16() == 429 => Err(HttpError::Status {
+                retry_after: retry_after_ms(&body),
+                status,
+                body,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn classify(error: &HttpError) -> Disposition {
+        http::classify(error)
+    }
+}
+
+/// The wait a homeserver put in the body of a 429 (`retry_after_ms`), when
+/// it sent no `Retry-After`.
+fn retry_after_ms(body: &str) -> Option<Duration> {
+    let value: Value = serde_json::from_str(body.trim_end_matches('…')).ok()?;
+    value["retry_after_ms"].as_u64().map(Duration::from_millis)
+}

@@ -117,6 +117,12 @@ fn excerpt(body: &str) -> String {
     }
 }
 
+impl crate::Classify for HttpError {
+    fn disposition(&self) -> Disposition {
+        classify(self)
+    }
+}
+
 pub fn classify(error: &HttpError) -> Disposition {
     match error {
         HttpError::Status {

@@ -52,7 +52,7 @@ pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
     /// The parts of its message, each with a default template.
     const PARTS: &'static [Part];
     type Message: Send;
-    type Error: std::error::Error + Send + Sync + 'static;
+    type Error: std::error::Error + Classify + Send + Sync + 'static;
 
     /// Checks what types alone cannot (formats, required pairs), naming the field.
     fn validate(&self) -> Result<(), FieldError>;
@@ -68,8 +68,16 @@ pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
         message: Self::Message,
         cx: &SendContext<'_>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// Whether an error of `send` may go away if the same message is sent again.
-    fn classify(error: &Self::Error) -> Disposition;
+    /// Whether an error of `send` may go away if the same message is sent
+    /// again: as its error type says, unless the provider documents otherwise.
+    fn classify(error: &Self::Error) -> Disposition {
+        error.disposition()
+    }
+}
+
+/// How a kind of send error says whether sending again may help.
+pub trait Classify {
+    fn disposition(&self) -> Disposition;
 }
 
 /// What to do after a failed send.

@@ -237,9 +237,11 @@ impl Channel for Config {
                 source,
             })
     }
+}
 
-    fn classify(error: &EmailError) -> Disposition {
-        match error {
+impl crate::Classify for EmailError {
+    fn disposition(&self) -> Disposition {
+        match self {
             // 5xx replies, refusals by the client itself and certificates it does not
             // trust will not change on a retry.
             EmailError::Smtp { source, .. }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,9 +72,5 @@ impl Channel for Config {
             .header("content-type", "application/json; charset=UTF-8")
             .body(body.to_string());
         http::send(request, cx.timeout).await.map(drop)
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

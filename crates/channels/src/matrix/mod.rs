@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -120,10 +120,6 @@ impl Channel for Config {
             }),
             Err(e) => Err(e),
         }
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -97,9 +97,5 @@ impl Channel for Config {
             request = request.bearer_auth(token.expose());
         }
         http::send(request, cx.timeout).await.map(drop)
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

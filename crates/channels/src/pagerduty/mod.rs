@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 const API_URL: &str = "https://events.pagerduty.com";
 /// PagerDuty's limits on a dedup key and a summary.
@@ -113,9 +113,5 @@ impl Channel for Config {
         http::send(cx.http.post(url).json(&body), cx.timeout)
             .await
             .map(drop)
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
-use crate::http::{self, HttpError};
+use crate::http::HttpError;
 use crate::mattermost::{attachment, with_optional};
 use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
@@ -67,9 +67,5 @@ impl Channel for Config {
             }),
             _ => Ok(()),
         }
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
-use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::http::HttpError;
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,9 +71,5 @@ impl Channel for Config {
         chat::post_json(cx, self.webhook_url.expose(), &body)
             .await
             .map(drop)
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

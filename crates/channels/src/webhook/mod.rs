@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
 /// Headers Herald sets itself; settings may not replace them.
 const RESERVED: [&str; 8] = [
@@ -217,10 +217,6 @@ impl Channel for Config {
         http::send(request.body(message.body), cx.timeout)
             .await
             .map(drop)
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
-use crate::http::{self, HttpError};
+use crate::http::HttpError;
 use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
 /// WeCom's rate-limit code, and how long its window lasts.
@@ -83,9 +83,5 @@ impl Channel for Config {
                 },
             }),
         }
-    }
-
-    fn classify(error: &HttpError) -> Disposition {
-        http::classify(error)
     }
 }

@@ -83,13 +83,14 @@ pub(crate) fn compile_notifier_templates(
     templates: &BTreeMap<String, String>,
 ) -> Result<Option<Arc<TemplateSet>>, FieldError> {
     let parts = parts_of(kind);
-    for (name, source) in templates {
-        let field = format!("templates.{name}");
-        if !parts.iter().any(|p| p.name == name) {
-            return Err(FieldError::new(field, unknown_part(parts)));
-        }
-        herald_templates::check_template(name, source)
-            .map_err(|e| FieldError::new(field, e.message))?;
+    if let Some(name) = templates
+        .keys()
+        .find(|n| !parts.iter().any(|p| p.name == *n))
+    {
+        return Err(FieldError::new(
+            format!("templates.{name}"),
+            unknown_part(parts),
+        ));
     }
     match templates.is_empty() {
         true => Ok(None),

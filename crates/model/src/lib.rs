@@ -25,7 +25,9 @@ pub use records::{
     Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
     RecordedEvent, ReplayEntry, ReplayedBy,
 };
-pub use rule::{Decision, Rule, RuleSpec, condition_context, decisions, herald_context};
+pub use rule::{
+    Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
+};
 pub use scope::Scope;
 pub use secret::{Secret, SecretKey};
 pub use span::Span;

@@ -236,12 +236,20 @@ impl RuleSpec {
         if let Some(why) = self.first_miss(event) {
             return Decision::Skipped(why);
         }
-        match condition.map(|c| c.eval(&context())) {
-            None | Some(Ok(true)) => Decision::Matched,
-            Some(Ok(false)) => Decision::Skipped("condition false".into()),
-            Some(Err(e @ (ConditionError::Failed(_) | ConditionError::NotBoolean(_)))) => {
-                Decision::ConditionError(e.to_string())
-            }
+        match condition {
+            Some(condition) => condition_decision(condition, &context()),
+            None => Decision::Matched,
+        }
+    }
+}
+
+/// What a condition decides for a rule whose fields matched.
+pub fn condition_decision(condition: &Condition, context: &Value) -> Decision {
+    match condition.eval(context) {
+        Ok(true) => Decision::Matched,
+        Ok(false) => Decision::Skipped("condition false".into()),
+        Err(e @ (ConditionError::Failed(_) | ConditionError::NotBoolean(_))) => {
+            Decision::ConditionError(e.to_string())
         }
     }
 }

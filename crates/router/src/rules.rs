@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herald_model::{Category, Decision, Event, Rule, condition_context, herald_context};
+use herald_model::{
+    Category, Decision, Event, Rule, condition_context, condition_decision, herald_context,
+};
 use herald_store::RoutingSnapshot;
 use herald_templates::{Condition, Value, context};
 use uuid::Uuid;
@@ -157,9 +159,9 @@ impl RuleSet {
                 continue;
             };
             let event_value = shared.get_or_insert_with(|| context(event));
-            match rule.spec.decide(event, Some(condition), || {
-                condition_context(event_value, rule.id, &rule.spec.name, &self.herald)
-            }) {
+            // `matching` checked the fields: only the condition is left.
+            let context = condition_context(event_value, rule.id, &rule.spec.name, &self.herald);
+            match condition_decision(condition, &context) {
                 Decision::Matched => out.push((i, None)),
                 Decision::Skipped(_) => {}
                 error @ Decision::ConditionError(_) => {

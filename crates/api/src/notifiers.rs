@@ -9,7 +9,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_channels::{Delivery, NotifierConfig, RuleTemplates, SendContext, secret_fields};
+use herald_channels::{
+    Delivery, NotifierConfig, RuleTemplates, SendContext, TargetLog, secret_fields,
+};
 use herald_model::secret::{keep_masked, mask_config};
 use herald_model::{Category, Event, Notifier, NotifierSpec, RuleSpec, Scope, Severity};
 use serde::Deserialize;
@@ -206,9 +208,11 @@ pub async fn test(
         rules: &[],
         public_url: &state.public_url,
     };
+    let targets = TargetLog::default();
     let cx = SendContext {
         http: &state.http,
         timeout,
+        targets: &targets,
     };
     config
         .deliver(&target, &cx)
@@ -221,7 +225,7 @@ pub async fn test(
             },
         })?;
     Ok(Json(
-        json!({"status": "sent", "notification_id": notification_id, "event_id": event.id}),
+        json!({"status": "sent", "notification_id": notification_id, "event_id": event.id, "targets": targets.outcomes()}),
     ))
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use herald_model::Event;
 use uuid::Uuid;
 
-use crate::RuleTemplates;
+use crate::{RuleTemplates, TargetLog};
 
 /// What is being delivered: an event, to a named notifier, as one notification,
 /// and what its templates need besides.
@@ -22,9 +22,12 @@ pub struct Delivery<'a> {
     pub public_url: &'a str,
 }
 
-/// What a send may use: the shared HTTP client, and how long the attempt may take.
+/// What a send may use: the shared HTTP client, how long the attempt may
+/// take, and its targets' log.
 #[derive(Debug, Clone, Copy)]
 pub struct SendContext<'a> {
     pub http: &'a reqwest::Client,
     pub timeout: Duration,
+    /// The targets earlier attempts delivered to, and this attempt's outcomes.
+    pub targets: &'a TargetLog,
 }

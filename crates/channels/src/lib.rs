@@ -23,6 +23,7 @@ pub mod pagerduty;
 mod parts;
 pub mod rocketchat;
 pub mod slack;
+mod targets;
 pub mod teams;
 pub mod webex;
 pub mod webhook;
@@ -42,6 +43,7 @@ use serde_json::Value;
 pub use context::{Delivery, SendContext};
 pub use options::DeliveryOptions;
 pub use parts::{Part, Parts, RuleTemplates, check_rule_parts};
+pub use targets::{TargetErrors, TargetLog};
 
 /// One kind of endpoint, configured.
 pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {

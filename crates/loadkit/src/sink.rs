@@ -157,6 +157,18 @@ impl Sink {
             .insert(path.to_owned(), reply);
     }
 
+    /// As [`Sink::script`], for the requests to `path` whose body contains
+    /// `needle`: targets that share one endpoint (chat ids, channels, phone
+    /// numbers) each answered their own way.
+    pub fn script_when(&self, path: &str, needle: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.script(&when_key(path, needle), replies);
+    }
+
+    /// As [`Sink::reply`], for the requests to `path` whose body contains `needle`.
+    pub fn reply_when(&self, path: &str, needle: &str, reply: Reply) {
+        self.reply(&when_key(path, needle), reply);
+    }
+
     pub fn set(&self, behaviour: Behaviour) {
         *self.state.behaviour.lock().unwrap() = Some(behaviour);
     }
@@ -237,17 +249,15 @@ async fn answer(
 ) -> Response {
     let behaviour = state.behaviour.lock().unwrap().unwrap_or(Behaviour::Ok);
     let path = uri.path();
+    let keys = reply_keys(state, path, &body);
     let scripted = {
         let mut scripts = state.scripted.lock().unwrap();
-        [path, ANY_PATH]
-            .iter()
-            .find_map(|p| scripts.get_mut(*p).and_then(|q| q.pop_front()))
+        keys.iter()
+            .find_map(|p| scripts.get_mut(p).and_then(|q| q.pop_front()))
     };
     let written = scripted.or_else(|| {
         let standing = state.standing.lock().unwrap();
-        [path, ANY_PATH]
-            .iter()
-            .find_map(|p| standing.get(*p).cloned())
+        keys.iter().find_map(|p| standing.get(p).cloned())
     });
     // A written reply is given at once, whatever the behaviour says.
     let behaviour = if written.is_some() {
@@ -290,6 +300,30 @@ async fn answer(
     }
     state.requests.lock().unwrap()[index].answered_at = Some(Instant::now());
     response
+}
+
+/// The key of the replies to requests to `path` whose body holds `needle`.
+fn when_key(path: &str, needle: &str) -> String {
+    format!("{path}\u{0}{needle}")
+}
+
+/// Where a request's reply is looked for, in order: the replies for its path
+/// and a needle in its body, for its path, for any path.
+fn reply_keys(state: &State, path: &str, body: &[u8]) -> Vec<String> {
+    let body = String::from_utf8_lossy(body);
+    let prefix = when_key(path, "");
+    let scripted = state.scripted.lock().unwrap();
+    let standing = state.standing.lock().unwrap();
+    let mut keys: Vec<String> = scripted
+        .keys()
+        .chain(standing.keys())
+        .filter(|k| k.strip_prefix(&prefix).is_some_and(|n| body.contains(n)))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.extend([path.to_owned(), ANY_PATH.to_owned()]);
+    keys
 }
 
 fn written_response(reply: Reply) -> Response {

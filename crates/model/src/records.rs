@@ -103,6 +103,10 @@ pub struct Notification {
     /// What routing noted, such as a condition that errored and was ignored.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Each target's outcome, for channels that send to several (Slack
+    /// channels, Telegram chats, phone numbers, IRC targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use herald_channels::{
-    Delivery as Target, DeliveryError, NotifierConfig, RuleTemplates, SendContext,
+    Delivery as Target, DeliveryError, NotifierConfig, RuleTemplates, SendContext, TargetLog,
 };
 use herald_model::{DeliveryJob, Span};
 use herald_store::{Claim, Claimed, LeaseRequest, StoreError};
@@ -120,7 +120,10 @@ impl Worker {
             Ok(Claim::NotifierGone { notifier_id }) => {
                 let reason =
                     format!("notifier {notifier_id} was deleted after the event was routed");
-                match self.persist_failure(held, 0, &reason, true, shutdown).await {
+                match self
+                    .persist_failure(held, 0, &reason, None, true, shutdown)
+                    .await
+                {
                     true => self.dead_letter(job, part, &reason).await,
                     false => self.hand_back(part),
                 }
@@ -153,7 +156,11 @@ impl Worker {
         let made = u32::try_from(claimed.round_attempts).unwrap_or(0) + 1;
         let config = match self.settings(&claimed) {
             Ok(config) => config,
-            Err(reason) => return self.finish_failed(held, &kind, 0, &reason, shutdown).await,
+            Err(reason) => {
+                return self
+                    .finish_failed(held, &kind, 0, &reason, None, shutdown)
+                    .await;
+            }
         };
         let rules = match self
             .rules
@@ -188,7 +195,8 @@ impl Worker {
             attempt: made,
             rules: &rules,
         };
-        let attempt = self.attempt(held, message, &config, timeout);
+        let log = TargetLog::new(claimed.delivered_targets);
+        let attempt = self.attempt(held, message, &config, timeout, &log);
         tokio::pin!(attempt);
         let result = tokio::select! {
             result = &mut attempt => result,
@@ -197,8 +205,9 @@ impl Worker {
                 attempt.await
             }
         };
+        let targets = log.outcomes();
         match result {
-            Ok(()) => self.finish_sent(job, &kind, shutdown).await,
+            Ok(()) => self.finish_sent(job, &kind, targets, shutdown).await,
             Err(AttemptError::Delivery(e)) => {
                 self.in_flight.failed(job.notifier_id);
                 if e.template.is_some() {
@@ -212,15 +221,25 @@ impl Worker {
                     false => None,
                 };
                 match next {
-                    Some(wait) => self.retry_later(held, &kind, wait, e, shutdown).await,
+                    Some(wait) => {
+                        self.retry_later(held, &kind, wait, e, targets, shutdown)
+                            .await
+                    }
                     None if e.retryable() => {
                         let reason = format!("gave up after {made} attempts: {e}");
-                        self.finish_failed(held, &kind, made, &reason, shutdown)
+                        self.finish_failed(held, &kind, made, &reason, targets.as_ref(), shutdown)
                             .await
                     }
                     None => {
-                        self.finish_failed(held, &kind, made, &e.message, shutdown)
-                            .await
+                        self.finish_failed(
+                            held,
+                            &kind,
+                            made,
+                            &e.message,
+                            targets.as_ref(),
+                            shutdown,
+                        )
+                        .await
                     }
                 }
             }
@@ -256,6 +275,7 @@ impl Worker {
         message: Message<'_>,
         config: &NotifierConfig,
         timeout: Duration,
+        targets: &TargetLog,
     ) -> Result<(), AttemptError> {
         if timeout > self.options.timeout {
             match self
@@ -270,6 +290,7 @@ impl Worker {
         let cx = SendContext {
             http: &self.http,
             timeout,
+            targets,
         };
         let target = Target {
             event: &held.job.event,

@@ -111,7 +111,7 @@ struct Worker {
     options: SenderOptions,
     in_flight: Arc<InFlight>,
     claims: Batcher<LeaseRequest, Claim>,
-    sent: Batcher<Uuid, ()>,
+    sent: Batcher<herald_store::Sent, ()>,
     retries: Batcher<herald_store::Retry, ()>,
     defers: Batcher<Defer, ()>,
     watches: Batcher<(Uuid, Uuid), ()>,
@@ -140,9 +140,9 @@ impl Sender {
             }),
             sent: Batcher::spawn_writes({
                 let store = store.clone();
-                move |ids| {
+                move |sent| {
                     let store = store.clone();
-                    async move { store.record_sent_many(&ids).await }
+                    async move { store.record_sent_many(&sent).await }
                 }
             }),
             retries: Batcher::spawn_writes({

@@ -8,7 +8,7 @@ use backon::{ExponentialBuilder, Retryable};
 use herald_channels::DeliveryError;
 use herald_model::DeliveryJob;
 use herald_queue::Delivery;
-use herald_store::{Defer, Retry, StoreError};
+use herald_store::{Defer, Failed, Retry, Sent, StoreError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -23,12 +23,17 @@ impl Worker {
         &self,
         job: &DeliveryJob,
         kind: &str,
+        targets: Option<serde_json::Value>,
         shutdown: &CancellationToken,
     ) -> bool {
         let id = job.notification_id;
+        let sent = Sent {
+            notification_id: id,
+            targets,
+        };
         if !self
             .persist("record a sent notification", shutdown, || {
-                self.sent.call(id)
+                self.sent.call(sent.clone())
             })
             .await
         {
@@ -55,12 +60,13 @@ impl Worker {
         kind: &str,
         attempts: u32,
         reason: &str,
+        targets: Option<&serde_json::Value>,
         shutdown: &CancellationToken,
     ) -> bool {
         let job = held.job;
         warn!(notification = %job.notification_id, notifier = %job.notifier_id, kind, attempts, error = reason, "delivery failed");
         let written = self
-            .persist_failure(held, attempts, reason, false, shutdown)
+            .persist_failure(held, attempts, reason, targets, false, shutdown)
             .await;
         if written {
             self.count(kind, "failed");
@@ -76,6 +82,7 @@ impl Worker {
         kind: &str,
         wait: Duration,
         error: DeliveryError,
+        targets: Option<serde_json::Value>,
         shutdown: &CancellationToken,
     ) -> bool {
         let retry = Retry {
@@ -83,6 +90,7 @@ impl Worker {
             token: held.token,
             wait,
             error: error.message,
+            targets,
         };
         debug!(notification = %retry.notification_id, error = %retry.error, ?wait, "delivery failed; will retry");
         let written = self
@@ -165,19 +173,20 @@ impl Worker {
         held: Lease<'_>,
         attempts: u32,
         reason: &str,
+        targets: Option<&serde_json::Value>,
         dead: bool,
         shutdown: &CancellationToken,
     ) -> bool {
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let failed = Failed {
+            notification_id: held.job.notification_id,
+            token: held.token,
+            attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
+            error: reason,
+            targets,
+        };
         self.persist("record a failure", shutdown, || {
-            self.store.record_failure(
-                held.job.notification_id,
-                held.token,
-                attempts,
-                reason,
-                self.options.max_replays,
-                dead,
-            )
+            self.store
+                .record_failure(&failed, self.options.max_replays, dead)
         })
         .await
     }

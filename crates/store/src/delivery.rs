@@ -72,6 +72,8 @@ pub struct Claimed {
     /// Attempts of this round before this one, and when the round began.
     pub round_attempts: i32,
     pub round_started_at: OffsetDateTime,
+    /// The targets earlier attempts delivered to (channels with several).
+    pub delivered_targets: Vec<String>,
 }
 
 /// An attempt that failed and will be tried again after `wait`, by whoever
@@ -82,6 +84,27 @@ pub struct Retry {
     pub token: Uuid,
     pub wait: Duration,
     pub error: String,
+    /// This attempt's outcome per target, when the channel has several.
+    pub targets: Option<serde_json::Value>,
+}
+
+/// An attempt that was delivered, with its targets' outcomes when the
+/// channel has several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub notification_id: Uuid,
+    pub targets: Option<serde_json::Value>,
+}
+
+/// A round that failed for good: the lease it ran under, its attempts, the
+/// last error and the targets' outcomes of the last attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Failed<'a> {
+    pub notification_id: Uuid,
+    pub token: Uuid,
+    pub attempts: i32,
+    pub error: &'a str,
+    pub targets: Option<&'a serde_json::Value>,
 }
 
 /// A job put aside for `wait` before it was leased (its notifier is busy).
@@ -128,7 +151,20 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         attempts: row.get("attempts"),
         round_attempts: row.get("round_attempts"),
         round_started_at: row.get("round_started_at"),
+        delivered_targets: delivered(row.get("targets")),
     }))
+}
+
+/// The targets marked sent in a notification's `targets`.
+fn delivered(targets: Option<serde_json::Value>) -> Vec<String> {
+    let Some(serde_json::Value::Object(targets)) = targets else {
+        return Vec::new();
+    };
+    targets
+        .into_iter()
+        .filter(|(_, outcome)| outcome["status"] == "sent")
+        .map(|(target, _)| target)
+        .collect()
 }
 
 /// A status column read back into its enum.
@@ -183,7 +219,7 @@ const CLAIM: &str = concat!(
        FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
        WHERE n.id = c.id
        RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
-                 n.round_attempts, n.round_started_at
+                 n.round_attempts, n.round_started_at, n.targets
      )
      SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version,
             (SELECT version FROM config_version) AS config_version
@@ -238,18 +274,22 @@ impl Store {
             .collect()
     }
 
-    /// Records deliveries as sent (one attempt each), whoever holds the lease:
-    /// they were sent. A failure that was being replayed is resolved by it. One
+    /// Records deliveries as sent (one attempt each, with its targets'
+    /// outcomes when it has several), whoever holds the lease: they were
+    /// sent. A failure that was being replayed is resolved by it. One
     /// statement for all.
-    pub async fn record_sent_many(&self, sent: &[Uuid]) -> Result<(), StoreError> {
+    pub async fn record_sent_many(&self, sent: &[Sent]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
                 "WITH n AS (
                     UPDATE notifications n
                     SET status = 'sent', attempts = n.attempts + 1, sent_at = now(), updated_at = now(),
-                        lease_owner = NULL, lease_until = NULL, due_at = NULL
-                    WHERE n.id = ANY($1) AND n.status = 'pending'
+                        lease_owner = NULL, lease_until = NULL, due_at = NULL,
+                        targets = CASE WHEN s.targets IS NULL THEN n.targets
+                                       ELSE coalesce(n.targets, '{}') || s.targets END
+                    FROM unnest($1::uuid[], $2::jsonb[]) AS s(id, targets)
+                    WHERE n.id = s.id AND n.status = 'pending'
                     RETURNING n.id
                  )
                  UPDATE failures SET status = 'resolved'
@@ -257,8 +297,13 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("prepare record sent"))?;
+        let mut sent: Vec<&Sent> = sent.iter().collect();
+        sent.sort_by_key(|s| s.notification_id);
+        let ids: Vec<Uuid> = sent.iter().map(|s| s.notification_id).collect();
+        let targets: Vec<Option<&serde_json::Value>> =
+            sent.iter().map(|s| s.targets.as_ref()).collect();
         client
-            .execute(&stmt, &[&sent])
+            .execute(&stmt, &[&ids, &targets])
             .await
             .map_err(StoreError::query("record sent"))?;
         Ok(())
@@ -275,8 +320,11 @@ impl Store {
                 "UPDATE notifications n
                  SET attempts = n.attempts + 1, round_attempts = n.round_attempts + 1,
                      last_error = r.error, updated_at = now(), lease_owner = NULL, lease_until = NULL,
-                     due_at = now() + r.secs * interval '1 second'
-                 FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[]) AS r(id, token, secs, error)
+                     due_at = now() + r.secs * interval '1 second',
+                     targets = CASE WHEN r.targets IS NULL THEN n.targets
+                                    ELSE coalesce(n.targets, '{}') || r.targets END
+                 FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::text[], $5::jsonb[])
+                      AS r(id, token, secs, error, targets)
                  WHERE n.id = r.id AND n.status = 'pending' AND n.lease_owner = r.token",
             )
             .await
@@ -287,8 +335,10 @@ impl Store {
         let tokens: Vec<Uuid> = retries.iter().map(|r| r.token).collect();
         let waits: Vec<f64> = retries.iter().map(|r| secs(r.wait)).collect();
         let errors: Vec<&str> = retries.iter().map(|r| r.error.as_str()).collect();
+        let targets: Vec<Option<&serde_json::Value>> =
+            retries.iter().map(|r| r.targets.as_ref()).collect();
         client
-            .execute(&stmt, &[&ids, &tokens, &waits, &errors])
+            .execute(&stmt, &[&ids, &tokens, &waits, &errors, &targets])
             .await
             .map_err(StoreError::query("record retries"))?;
         Ok(())
@@ -342,10 +392,7 @@ impl Store {
     /// if another lease holder has the notification now.
     pub async fn record_failure(
         &self,
-        notification_id: Uuid,
-        token: Uuid,
-        attempts: i32,
-        error: &str,
+        failed: &Failed<'_>,
         max_replays: i32,
         dead: bool,
     ) -> Result<Option<FailureStatus>, StoreError> {
@@ -355,7 +402,9 @@ impl Store {
                 "WITH n AS (
                     UPDATE notifications
                     SET status = 'failed', attempts = attempts + least($3::int, 1), last_error = $4,
-                        updated_at = now(), lease_owner = NULL, lease_until = NULL, due_at = NULL
+                        updated_at = now(), lease_owner = NULL, lease_until = NULL, due_at = NULL,
+                        targets = CASE WHEN $8::jsonb IS NULL THEN targets
+                                       ELSE coalesce(targets, '{}') || $8 END
                     WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL)
                     RETURNING id
                  )
@@ -377,13 +426,14 @@ impl Store {
             .query_opt(
                 &stmt,
                 &[
-                    &notification_id,
-                    &token,
-                    &attempts,
-                    &error,
+                    &failed.notification_id,
+                    &failed.token,
+                    &failed.attempts,
+                    &failed.error,
                     &Uuid::now_v7(),
                     &max_replays,
                     &dead,
+                    &failed.targets,
                 ],
             )
             .await

@@ -27,7 +27,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tracing::{debug, info};
 
-pub use delivery::{Claim, Claimed, Defer, LEASE_GRACE, LeaseRequest, Retry};
+pub use delivery::{Claim, Claimed, Defer, Failed, LEASE_GRACE, LeaseRequest, Retry, Sent};
 pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};

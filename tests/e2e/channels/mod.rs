@@ -34,8 +34,20 @@ pub async fn route(app: &TestApp, kind: &str, config: Value, event: Value) -> (U
 /// Waits until the notification failed for good at its first attempt, with
 /// `needle` in its error; answers it.
 pub async fn fails_for_good(app: &TestApp, event: Uuid, notifier: Uuid, needle: &str) -> Value {
-    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
+    let failed = fails_after_retries(app, event, notifier, needle).await;
     assert_eq!(failed["attempts"], 1, "{failed}");
+    failed
+}
+
+/// Waits until the notification failed for good, with `needle` in its error;
+/// answers it.
+pub async fn fails_after_retries(
+    app: &TestApp,
+    event: Uuid,
+    notifier: Uuid,
+    needle: &str,
+) -> Value {
+    let failed = app.wait_notification(event, notifier, "failed", SOON).await;
     let error = failed["last_error"].as_str().unwrap_or_default();
     assert!(error.contains(needle), "`{needle}` not in {failed}");
     failed

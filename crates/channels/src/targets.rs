@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn several_errors_retry_when_any_may_pass_after_the_longest_wait() {
-        let status = |code, secs| HttpError::Status {
+        let status = |code, secs: Option<u64>| HttpError::Status {
             status: reqwest::StatusCode::from_u16(code).unwrap(),
             retry_after: secs.map(Duration::from_secs),
             body: String::new(),

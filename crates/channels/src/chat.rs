@@ -73,6 +73,40 @@ pub(crate) fn markdown_link(event: &Event) -> String {
         .unwrap_or_default()
 }
 
+/// A comment in markdown: the title in bold, the text, the link.
+pub(crate) fn markdown_comment(
+    event: &Event,
+    parts: &crate::Parts<'_>,
+) -> Result<String, crate::DeliveryError> {
+    let title = parts.render("title")?;
+    let text = parts.render("text")?;
+    Ok(format!(
+        "**{title}**\n\n{text}{}",
+        markdown_link(event).replace('\n', "\n\n")
+    ))
+}
+
+/// A setting that is a template rendering to a positive number (an issue's),
+/// checked on save and rendered per delivery; a render that is not a number
+/// fails the delivery for good, naming the setting and what it rendered.
+pub(crate) fn check_number_template(field: &str, source: &str) -> Result<(), FieldError> {
+    herald_templates::check_template(field, source).map_err(|e| FieldError::new(field, e.message))
+}
+
+pub(crate) fn render_number(
+    parts: &crate::Parts<'_>,
+    field: &str,
+    source: &str,
+) -> Result<u64, crate::DeliveryError> {
+    let rendered = parts.render_setting(field, source)?;
+    match rendered.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(crate::DeliveryError::permanent(format!(
+            "config.{field} rendered `{rendered}`, not an issue number"
+        ))),
+    }
+}
+
 /// `text` cut to at most `max` characters, with an ellipsis when cut: the
 /// providers refuse longer fields instead of cutting them.
 pub(crate) fn clip(text: &str, max: usize) -> String {

@@ -117,6 +117,37 @@ fn excerpt(body: &str) -> String {
     }
 }
 
+/// What a provider's JSON error body says: its wording of the error, and a
+/// wait it asks for (when it puts one in the body rather than `Retry-After`).
+pub(crate) type Wording = (String, Option<Duration>);
+
+/// A non-2xx answer whose JSON body words the error as the provider does,
+/// turned into a [`HttpError::Refused`] saying it, classified by its status;
+/// any other error is kept as it is.
+pub(crate) fn worded(
+    error: HttpError,
+    provider: &'static str,
+    read: impl Fn(&serde_json::Value) -> Option<Wording>,
+) -> HttpError {
+    let HttpError::Status {
+        status,
+        retry_after,
+        body,
+    } = &error
+    else {
+        return error;
+    };
+    let wording = serde_json::from_str(body).ok().as_ref().and_then(read);
+    match wording {
+        Some((text, wait)) => HttpError::Refused {
+            provider,
+            error: text,
+            disposition: classify_status(*status, wait.or(*retry_after)),
+        },
+        None => error,
+    }
+}
+
 impl crate::Classify for HttpError {
     fn disposition(&self) -> Disposition {
         classify(self)

@@ -13,18 +13,25 @@ mod chat;
 mod context;
 pub mod discord;
 pub mod email;
+pub mod github;
+pub mod gitlab;
 pub mod googlechat;
+pub mod grafana;
 pub mod http;
 pub mod matrix;
 pub mod mattermost;
 pub mod ntfy;
+pub mod opsgenie;
 mod options;
 pub mod pagerduty;
 mod parts;
+pub mod pushover;
 pub mod rocketchat;
 pub mod slack;
 mod targets;
 pub mod teams;
+pub mod telegram;
+pub mod twilio;
 pub mod webex;
 pub mod webhook;
 pub mod wecom;
@@ -365,6 +372,13 @@ registry! {
     Ntfy => ntfy,
     Matrix => matrix,
     WeCom => wecom,
+    Telegram => telegram,
+    Opsgenie => opsgenie,
+    Twilio => twilio,
+    Pushover => pushover,
+    Grafana => grafana,
+    GitHub => github,
+    GitLab => gitlab,
 }
 
 #[cfg(test)]

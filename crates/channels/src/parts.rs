@@ -178,6 +178,14 @@ impl<'a> Parts<'a> {
             .collect()
     }
 
+    /// A template from the channel's own settings (the issue a comment goes
+    /// to), rendered with the parts' context; its errors name `name`.
+    pub fn render_setting(&self, name: &str, source: &str) -> Result<String, DeliveryError> {
+        let sources = BTreeMap::from([(name.to_owned(), source.to_owned())]);
+        let set = TemplateSet::compile(&sources).map_err(DeliveryError::render)?;
+        self.render_with(&set, name)
+    }
+
     fn render_with(&self, set: &TemplateSet, part: &str) -> Result<String, DeliveryError> {
         let context = self
             .context

@@ -4,14 +4,20 @@
 //! `Retry-After`, 5xx.
 
 mod discord;
+mod git;
 mod googlechat;
+mod grafana;
 mod matrix;
 mod mattermost;
 mod ntfy;
+mod opsgenie;
 mod pagerduty;
+mod pushover;
 mod rocketchat;
 mod slack;
 mod teams;
+mod telegram;
+mod twilio;
 mod webex;
 mod wecom;
 

@@ -2,19 +2,23 @@
 # Makes sure the services Herald needs run on loopback: PostgreSQL (trust auth
 # for the postgres user on 127.0.0.1) and RabbitMQ; with --smtp, also a Python
 # that has aiosmtpd for the test SMTP server (printed as `HERALD_TEST_PYTHON=...`
-# last); with --alertmanager, also Prometheus Alertmanager's binary for
-# herald-bench's comparison (installed only: the bench starts its own). Installs
-# what is missing with apt-get and starts what is stopped.
+# last); with --irc, also ngircd for the IRC channel's tests (installed only:
+# each test starts its own, printed as `HERALD_TEST_NGIRCD=...`); with
+# --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
+# comparison (installed only: the bench starts its own). Installs what is
+# missing with apt-get and starts what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
 want_smtp=false
 want_alertmanager=false
+want_irc=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
     --alertmanager) want_alertmanager=true ;;
-    *) log "unknown flag $flag (known: --smtp, --alertmanager)"; exit 2 ;;
+    --irc) want_irc=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager)"; exit 2 ;;
   esac
 done
 
@@ -77,6 +81,21 @@ if $want_smtp; then
     python=/usr/bin/python3
   fi
   echo "HERALD_TEST_PYTHON=$python"
+fi
+
+# ngircd, a real IRC server for the IRC channel's tests. The package starts
+# its own daemon on :6667; the tests do not use it (each starts one on free
+# ports), so it is stopped.
+if $want_irc; then
+  if [ ! -x /usr/sbin/ngircd ]; then
+    apt_install ngircd
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet ngircd 2>/dev/null; then
+      as_root systemctl stop ngircd
+    elif [ -x /etc/init.d/ngircd ]; then
+      as_root /etc/init.d/ngircd stop >/dev/null 2>&1 || true
+    fi
+  fi
+  echo "HERALD_TEST_NGIRCD=/usr/sbin/ngircd"
 fi
 
 # Alertmanager, for herald-bench --peer alertmanager. Debian names the binary

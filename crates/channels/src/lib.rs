@@ -18,6 +18,7 @@ pub mod gitlab;
 pub mod googlechat;
 pub mod grafana;
 pub mod http;
+pub mod irc;
 pub mod matrix;
 pub mod mattermost;
 pub mod ntfy;
@@ -379,6 +380,7 @@ registry! {
     Grafana => grafana,
     GitHub => github,
     GitLab => gitlab,
+    Irc => irc,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod discord;
 mod git;
 mod googlechat;
 mod grafana;
+mod irc;
 mod matrix;
 mod mattermost;
 mod ntfy;

@@ -664,7 +664,7 @@ async fn the_channels_list_each_kind_with_its_schema_secrets_and_default_templat
             .unwrap()
             .keys()
             .collect::<Vec<_>>(),
-        ["body", "html_body", "subject"]
+        ["body", "html_body", "subject", "trace"]
     );
     assert!(
         email["templates"]["subject"]
@@ -672,7 +672,7 @@ async fn the_channels_list_each_kind_with_its_schema_secrets_and_default_templat
             .unwrap()
             .contains("event.title")
     );
-    assert_eq!(email["secret_fields"], json!(["password"]));
+    assert_eq!(email["secret_fields"], json!(["password", "client_secret"]));
     assert!(email["config_schema"]["properties"]["host"].is_object());
     let webhook = kind("webhook");
     assert_eq!(

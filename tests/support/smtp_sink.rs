@@ -22,8 +22,20 @@ pub struct Mail {
     pub message_id: String,
     pub content_type: String,
     pub body: String,
-    /// The login that authenticated, with `--auth`.
+    /// The HTML alternative, if any.
+    #[serde(default)]
+    pub html: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<MailAttachment>,
+    /// The login that authenticated, with `--auth` or `--xoauth2`.
     pub login: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: String,
 }
 
 pub struct SmtpSink {
@@ -37,7 +49,8 @@ impl SmtpSink {
         SmtpSink::start_with(&[]).await
     }
 
-    /// With the sink's options: `--starttls CERT KEY`, `--tls CERT KEY`, `--auth USER:PASS`.
+    /// With the sink's options: `--starttls CERT KEY`, `--tls CERT KEY`, `--auth USER:PASS`,
+    /// `--xoauth2 USER:TOKEN`.
     pub async fn start_with(options: &[&str]) -> SmtpSink {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/smtp_sink.py");

@@ -87,7 +87,25 @@ fn environment() -> Environment<'static> {
     minijinja_contrib::add_to_environment(&mut env);
     env.add_filter("truncate", truncate);
     env.add_filter("pretty_json", pretty_json);
+    env.add_filter("without", without);
     env
+}
+
+/// A map without the given keys (`event.data | without("trace")`); any
+/// other value as it is.
+fn without(value: &Value, keys: minijinja::value::Rest<String>) -> Result<Value, minijinja::Error> {
+    if value.kind() != minijinja::value::ValueKind::Map {
+        return Ok(value.clone());
+    }
+    let mut kept = Vec::new();
+    for key in value.try_iter()? {
+        if key.as_str().is_some_and(|k| keys.contains(&k.to_owned())) {
+            continue;
+        }
+        let item = value.get_item(&key)?;
+        kept.push((key, item));
+    }
+    Ok(Value::from_iter(kept))
 }
 
 /// JSON indented by two spaces and left as is, for text meant for people

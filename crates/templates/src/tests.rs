@@ -48,6 +48,11 @@ fn renders_table() {
         ("{% if event.labels.team is defined %}x{% endif %}-", "-"),
         ("line\n", "line\n"),
         ("{{ {'a': '<&>'} | pretty_json }}", "{\n  \"a\": \"<&>\"\n}"),
+        (
+            "{{ {'a': 1, 'trace': 'x', 'b': 2} | without('trace', 'b') | pretty_json }}",
+            "{\n  \"a\": 1\n}",
+        ),
+        ("{{ 'text' | without('t') }}", "text"),
     ];
     for (source, want) in cases {
         assert_eq!(render(source).unwrap(), want, "{source}");

@@ -5,18 +5,31 @@
 //! default: upgrade on port 587, refuse to go on without TLS) or `tls` (implicit
 //! TLS, port 465). The Message-ID is derived from the notification id, so a mail
 //! client can fold the rare second copy of the same notification.
+//!
+//! `auth` is `password` (a login with `username` and `password`) or `oauth2`
+//! (a client-credentials token, see [`oauth`], sent with `XOAUTH2`). A failed
+//! job's trace (`data.trace`, or what the `trace` part renders) is attached
+//! as `trace.txt` rather than inlined. Each notifier keeps its SMTP
+//! transport, and with it lettre's connection pool, while its settings are
+//! unchanged.
+
+mod oauth;
+
+use std::sync::{Arc, Mutex};
 
 use herald_model::secret::{Mask, SecretField};
 use herald_model::{FieldError, Secret};
 use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::message::{Attachment, Mailbox, Message, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use lettre::message::MultiPart;
+
+pub use oauth::TokenError;
 
 use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
@@ -45,10 +58,53 @@ pub struct Config {
     /// a server with a self-signed certificate on a network you trust.
     #[serde(default = "verify_by_default")]
     pub tls_verify: bool,
+    /// `password` (a login with `username` and `password`, when given) or
+    /// `oauth2` (`XOAUTH2` with a client-credentials token).
+    #[serde(default)]
+    pub auth: Auth,
+    /// The OAuth 2.0 token endpoint, with `auth: oauth2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The OAuth 2.0 client secret (a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub client_secret: Option<Secret>,
+    /// Scopes to ask for, space-separated (e.g.
+    /// `https://outlook.office365.com/.default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The transport and token kept between sends.
+    #[serde(skip)]
+    #[schemars(skip)]
+    kept: Arc<Kept>,
 }
 
 fn verify_by_default() -> bool {
     true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    #[default]
+    Password,
+    Oauth2,
+}
+
+/// What a notifier keeps between sends: its OAuth token, and its transport
+/// (lettre's pool) with the credentials it was built for.
+#[derive(Default)]
+struct Kept {
+    token: oauth::TokenCache,
+    transport: Mutex<Option<(Option<String>, AsyncSmtpTransport<Tokio1Executor>)>>,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -73,6 +129,8 @@ pub enum EmailError {
         port: u16,
         source: lettre::transport::smtp::Error,
     },
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 impl Config {
@@ -84,9 +142,28 @@ impl Config {
         })
     }
 
+    /// The notifier's transport for `token` (with `auth: oauth2`): the one
+    /// kept, unless the token changed.
     fn transport(
         &self,
         cx: &SendContext<'_>,
+        token: Option<String>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
+        let mut kept = self.kept.transport.lock().expect("never poisoned");
+        if let Some((for_token, transport)) = &*kept
+            && *for_token == token
+        {
+            return Ok(transport.clone());
+        }
+        let transport = self.build_transport(cx, token.as_deref())?;
+        *kept = Some((token, transport.clone()));
+        Ok(transport)
+    }
+
+    fn build_transport(
+        &self,
+        cx: &SendContext<'_>,
+        token: Option<&str>,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
         let tls = match self.security {
             Security::None => Tls::None,
@@ -110,11 +187,76 @@ impl Config {
             .port(self.port())
             .tls(tls)
             .timeout(Some(cx.timeout));
-        if let (Some(user), Some(password)) = (&self.username, &self.password) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        match (token, &self.username, &self.password) {
+            (Some(token), user, _) => {
+                // XOAUTH2 names the mailbox: the username, else the sender.
+                let user = user.clone().unwrap_or_else(|| self.from.clone());
+                builder = builder
+                    .credentials(Credentials::new(user, token.to_owned()))
+                    .authentication(vec![Mechanism::Xoauth2]);
+            }
+            (None, Some(user), Some(password)) => {
+                builder = builder
+                    .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+            }
+            _ => {}
         }
         Ok(builder.build())
+    }
+
+    /// A token, with `auth: oauth2`.
+    async fn token(&self, cx: &SendContext<'_>) -> Result<Option<String>, EmailError> {
+        let (Auth::Oauth2, Some(token_url), Some(client_id), Some(secret)) = (
+            self.auth,
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+        ) else {
+            return Ok(None);
+        };
+        let client = oauth::Client {
+            token_url,
+            client_id,
+            client_secret: secret.expose(),
+            scope: self.scope.as_deref(),
+        };
+        let token = self.kept.token.token(&client, cx.http, cx.timeout).await?;
+        Ok(Some(token))
+    }
+
+    fn check_auth(&self) -> Result<(), FieldError> {
+        match self.auth {
+            Auth::Password => match (&self.username, &self.password) {
+                (Some(_), None) => Err(FieldError::new("password", "is required with a username")),
+                (None, Some(_)) => Err(FieldError::new("username", "is required with a password")),
+                _ => Ok(()),
+            },
+            Auth::Oauth2 => {
+                if self.password.is_some() {
+                    return Err(FieldError::new(
+                        "password",
+                        "goes with `auth: password`; `oauth2` uses a token",
+                    ));
+                }
+                let url = self.token_url.as_deref().ok_or_else(|| {
+                    FieldError::new("token_url", "is required with `auth: oauth2`")
+                })?;
+                crate::chat::check_url("token_url", url)?;
+                if self.client_id.as_deref().is_none_or(str::is_empty) {
+                    return Err(FieldError::new(
+                        "client_id",
+                        "is required with `auth: oauth2`",
+                    ));
+                }
+                if self.client_secret.is_none() {
+                    return Err(FieldError::new(
+                        "client_secret",
+                        "is required with `auth: oauth2`",
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -147,10 +289,16 @@ fn mailbox(field: String, text: &str) -> Result<Mailbox, FieldError> {
 
 impl Channel for Config {
     const KIND: &'static str = "email";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "password",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[
+        SecretField {
+            path: "password",
+            mask: Mask::Full,
+        },
+        SecretField {
+            path: "client_secret",
+            mask: Mask::Full,
+        },
+    ];
     const PARTS: &'static [Part] = &[
         Part {
             name: "subject",
@@ -166,6 +314,11 @@ impl Channel for Config {
             name: "html_body",
             about: "An HTML alternative to the body, sent when not empty; inserted values are escaped.",
             default: "",
+        },
+        Part {
+            name: "trace",
+            about: "Attached as trace.txt when not empty: by default the event's `data.trace`.",
+            default: "{% if event.data is mapping and event.data.trace is defined %}{{ event.data.trace }}{% endif %}",
         },
     ];
     type Message = Message;
@@ -188,11 +341,7 @@ impl Channel for Config {
         for (i, cc) in self.cc.iter().enumerate() {
             mailbox(format!("cc[{i}]"), cc)?;
         }
-        match (&self.username, &self.password) {
-            (Some(_), None) => Err(FieldError::new("password", "is required with a username")),
-            (None, Some(_)) => Err(FieldError::new("username", "is required with a password")),
-            _ => Ok(()),
-        }
+        self.check_auth()
     }
 
     fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
@@ -218,15 +367,28 @@ impl Channel for Config {
         for cc in &self.cc {
             builder = builder.cc(mailbox("cc".into(), cc).map_err(bad)?);
         }
-        let built = match html.trim() {
-            "" => builder.header(ContentType::TEXT_PLAIN).body(text),
-            _ => builder.multipart(MultiPart::alternative_plain_html(text, html)),
+        let trace = parts.render("trace")?;
+        let built = match (html.trim(), trace.trim()) {
+            ("", "") => builder.header(ContentType::TEXT_PLAIN).body(text),
+            (_, "") => builder.multipart(MultiPart::alternative_plain_html(text, html)),
+            (html_text, _) => {
+                let body = match html_text {
+                    "" => MultiPart::mixed().singlepart(SinglePart::plain(text)),
+                    _ => {
+                        MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text, html))
+                    }
+                };
+                let file =
+                    Attachment::new("trace.txt".to_owned()).body(trace, ContentType::TEXT_PLAIN);
+                builder.multipart(body.singlepart(file))
+            }
         };
         built.map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))
     }
 
     async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), EmailError> {
-        let transport = self.transport(cx)?;
+        let token = self.token(cx).await?;
+        let transport = self.transport(cx, token)?;
         transport
             .send(message)
             .await
@@ -252,8 +414,12 @@ impl crate::Classify for EmailError {
             {
                 Disposition::Permanent
             }
-            EmailError::Tls { .. } => Disposition::Permanent,
-            EmailError::Smtp { .. } => Disposition::Retry { after: None },
+            EmailError::Tls { .. } | EmailError::Token(TokenError::Refused(_)) => {
+                Disposition::Permanent
+            }
+            EmailError::Smtp { .. } | EmailError::Token(TokenError::Unreachable(_)) => {
+                Disposition::Retry { after: None }
+            }
         }
     }
 }
@@ -289,6 +455,8 @@ mod tests {
             (with("cc", json!(["x"])), "config.cc[0]"),
             (with("username", json!("u")), "config.password"),
             (with("password", json!("p")), "config.username"),
+            (with("auth", json!("oauth2")), "config.token_url"),
+            (with("auth", json!("kerberos")), "config.auth"),
         ];
         for (config, field) in cases {
             let err = parse(config.clone()).expect_err(&config.to_string());

@@ -4,8 +4,9 @@
 //! 1 (high, bypasses quiet hours), warning 0, info -1 (quiet).
 //!
 //! Pushover answers `{"status": 1}` on success; a 4xx with `{"status": 0,
-//! "errors": […]}` is permanent (an invalid token or user); 429 (the
-//! application's quota) and 5xx are retried.
+//! "errors": […]}` is permanent (an invalid token or user), and so is 429:
+//! it means the application's monthly quota is spent, which no retry within
+//! the hour cures (the failure waits in the error table); 5xx is retried.
 
 use herald_model::secret::{Mask, SecretField};
 use herald_model::{FieldError, Secret, Severity};
@@ -119,6 +120,13 @@ impl Channel for Config {
         Ok(body)
     }
 
+    fn classify(error: &HttpError) -> Disposition {
+        match error {
+            HttpError::Status { status, .. } if status.as_u16() == 429 => Disposition::Permanent,
+            other => http::classify(other),
+        }
+    }
+
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let url = format!("{}/1/messages.json", self.api_url.trim_end_matches('/'));
         let answer = chat::post_json(cx, &url, &body).await.map_err(refusal)?;
@@ -133,8 +141,12 @@ impl Channel for Config {
     }
 }
 
-/// A refusal as Pushover words it: its `errors`.
+/// A refusal as Pushover words it: its `errors`. A 429 stays a status, which
+/// `classify` makes permanent.
 fn refusal(error: HttpError) -> HttpError {
+    if matches!(&error, HttpError::Status { status, .. } if status.as_u16() == 429) {
+        return error;
+    }
     http::worded(error, "Pushover", |reply| {
         let errors: Vec<&str> = reply["errors"]
             .as_array()?

@@ -73,17 +73,28 @@ pub(crate) fn markdown_link(event: &Event) -> String {
         .unwrap_or_default()
 }
 
-/// A comment in markdown: the title in bold, the text, the link.
-pub(crate) fn markdown_comment(
-    event: &Event,
-    parts: &crate::Parts<'_>,
-) -> Result<String, crate::DeliveryError> {
-    let title = parts.render("title")?;
-    let text = parts.render("text")?;
-    Ok(format!(
-        "**{title}**\n\n{text}{}",
-        markdown_link(event).replace('\n', "\n\n")
-    ))
+/// A comment on an issue or merge request (GitHub, GitLab): its number,
+/// rendered from the `number` setting, and `{"body": <markdown>}` with the
+/// title in bold, the text and the link.
+pub struct Comment {
+    pub(crate) number: u64,
+    pub(crate) body: serde_json::Value,
+}
+
+impl Comment {
+    pub(crate) fn render(
+        event: &Event,
+        parts: &crate::Parts<'_>,
+        number: &str,
+    ) -> Result<Comment, crate::DeliveryError> {
+        let title = parts.render("title")?;
+        let text = parts.render("text")?;
+        let link = markdown_link(event).replace('\n', "\n\n");
+        Ok(Comment {
+            number: render_number(parts, "number", number)?,
+            body: serde_json::json!({"body": format!("**{title}**\n\n{text}{link}")}),
+        })
+    }
 }
 
 /// A setting that is a template rendering to a positive number (an issue's),

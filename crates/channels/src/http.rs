@@ -118,7 +118,7 @@ fn excerpt(body: &str) -> String {
 }
 
 /// What a provider's JSON error body says: its wording of the error, and a
-/// wait it asks for (when it puts one in the body rather than `Retry-After`).
+/// wait it asks for in the body (used when it sent no `Retry-After`).
 pub(crate) type Wording = (String, Option<Duration>);
 
 /// A non-2xx answer whose JSON body words the error as the provider does,
@@ -142,7 +142,7 @@ pub(crate) fn worded(
         Some((text, wait)) => HttpError::Refused {
             provider,
             error: text,
-            disposition: classify_status(*status, wait.or(*retry_after)),
+            disposition: classify_status(*status, retry_after.or(wait)),
         },
         None => error,
     }

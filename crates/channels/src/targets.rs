@@ -38,7 +38,9 @@ impl TargetLog {
         self.done.contains(target)
     }
 
-    fn record(&self, target: &str, outcome: Result<(), String>) {
+    /// Records a target's outcome; IRC, which sends to its targets over one
+    /// connection in order, records them itself.
+    pub(crate) fn record(&self, target: &str, outcome: Result<(), String>) {
         self.outcomes
             .lock()
             .expect("never poisoned")
@@ -137,12 +139,6 @@ where
         true => Ok(()),
         false => Err(TargetErrors(errors)),
     }
-}
-
-/// Records the outcome of a target sent to by the channel itself (IRC sends
-/// to its targets over one connection, in order).
-pub(crate) fn record(cx: &SendContext<'_>, target: &str, outcome: Result<(), String>) {
-    cx.targets.record(target, outcome);
 }
 
 #[cfg(test)]

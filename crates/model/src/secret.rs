@@ -65,6 +65,16 @@ pub struct SecretField {
     pub mask: Mask,
 }
 
+impl SecretField {
+    /// A secret shown as the mask alone (tokens, keys, passwords).
+    pub const fn full(path: &'static str) -> SecretField {
+        SecretField {
+            path,
+            mask: Mask::Full,
+        }
+    }
+}
+
 /// The masked form of `value`.
 pub fn mask(value: &str, style: Mask) -> String {
     match (style, url::Url::parse(value)) {

@@ -17,7 +17,7 @@ mod oauth;
 
 use std::sync::{Arc, Mutex};
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, SinglePart};
@@ -290,14 +290,8 @@ fn mailbox(field: String, text: &str) -> Result<Mailbox, FieldError> {
 impl Channel for Config {
     const KIND: &'static str = "email";
     const SECRETS: &'static [SecretField] = &[
-        SecretField {
-            path: "password",
-            mask: Mask::Full,
-        },
-        SecretField {
-            path: "client_secret",
-            mask: Mask::Full,
-        },
+        SecretField::full("password"),
+        SecretField::full("client_secret"),
     ];
     const PARTS: &'static [Part] = &[
         Part {

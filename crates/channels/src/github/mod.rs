@@ -11,13 +11,12 @@
 
 use std::time::Duration;
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-use crate::chat::{self, TEXT, TITLE};
+use crate::chat::{self, Comment, TEXT, TITLE};
 use crate::http::{self, HttpError};
 use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
 
@@ -44,20 +43,11 @@ fn api_url() -> String {
     API_URL.to_owned()
 }
 
-/// A comment and the issue it goes to.
-pub struct Message {
-    number: u64,
-    body: Value,
-}
-
 impl Channel for Config {
     const KIND: &'static str = "github";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
-    type Message = Message;
+    type Message = Comment;
     type Error = HttpError;
 
     fn validate(&self) -> Result<(), FieldError> {
@@ -69,14 +59,11 @@ impl Channel for Config {
         chat::check_url("api_url", &self.api_url)
     }
 
-    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
-        Ok(Message {
-            number: chat::render_number(parts, "number", &self.number)?,
-            body: json!({"body": chat::markdown_comment(d.event, parts)?}),
-        })
+    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Comment, DeliveryError> {
+        Comment::render(d.event, parts, &self.number)
     }
 
-    async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), HttpError> {
+    async fn send(&self, message: Comment, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let url = format!(
             "{}/repos/{}/issues/{}/comments",
             self.api_url.trim_end_matches('/'),

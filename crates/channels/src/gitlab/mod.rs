@@ -6,13 +6,12 @@
 //! GitLab answers 201; 400, 401, 403 and 404 are permanent; 429 waits for
 //! `Retry-After`; 5xx is retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-use crate::chat::{self, TEXT, TITLE};
+use crate::chat::{self, Comment, TEXT, TITLE};
 use crate::http::{self, HttpError};
 use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
 
@@ -50,20 +49,11 @@ fn api_url() -> String {
     API_URL.to_owned()
 }
 
-/// A note and the merge request or issue it goes to.
-pub struct Message {
-    number: u64,
-    body: Value,
-}
-
 impl Channel for Config {
     const KIND: &'static str = "gitlab";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
-    type Message = Message;
+    type Message = Comment;
     type Error = HttpError;
 
     fn validate(&self) -> Result<(), FieldError> {
@@ -77,14 +67,11 @@ impl Channel for Config {
         chat::check_url("api_url", &self.api_url)
     }
 
-    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Message, DeliveryError> {
-        Ok(Message {
-            number: chat::render_number(parts, "number", &self.number)?,
-            body: json!({"body": chat::markdown_comment(d.event, parts)?}),
-        })
+    fn render(&self, d: &Delivery<'_>, parts: &Parts<'_>) -> Result<Comment, DeliveryError> {
+        Comment::render(d.event, parts, &self.number)
     }
 
-    async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), HttpError> {
+    async fn send(&self, message: Comment, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let mut url = url::Url::parse(&self.api_url)
             .map_err(|e| HttpError::Transport(format!("the API URL is invalid: {e}")))?;
         let what = match self.target {

@@ -7,7 +7,7 @@
 //! Grafana answers 200 `{"message": "Annotation added", "id": …}`; 400, 401,
 //! 403 and 404 are permanent; 429 and 5xx are retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{Event, FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -51,10 +51,7 @@ fn started_at(event: &Event) -> Option<OffsetDateTime> {
 
 impl Channel for Config {
     const KIND: &'static str = "grafana";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = HttpError;

@@ -14,7 +14,7 @@
 mod protocol;
 mod tls;
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -108,10 +108,7 @@ pub(crate) fn is_channel(target: &str) -> bool {
 
 impl Channel for Config {
     const KIND: &'static str = "irc";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "password",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("password")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Vec<String>;
     type Error = IrcError;

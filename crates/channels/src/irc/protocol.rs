@@ -7,7 +7,6 @@ use tokio::net::TcpStream;
 
 use super::{Config, IrcError, is_channel, tls};
 use crate::SendContext;
-use crate::targets;
 
 /// Numeric replies that refuse a target (RFC 2812 §5.2), with why.
 const TARGET_ERRORS: &[(&str, &str)] = &[
@@ -106,7 +105,7 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
         // are not online are not written to at all.
         let offline = self.offline(&pending).await?;
         for user in &offline {
-            targets::record(cx, user, Err("not online".to_owned()));
+            cx.targets.record(user, Err("not online".to_owned()));
         }
         pending.retain(|t| !offline.contains(t));
         for target in &pending {
@@ -123,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite> Session<S> {
                 Some(why) => Err(why.clone()),
                 None => Ok(()),
             };
-            targets::record(cx, target, outcome);
+            cx.targets.record(target, outcome);
         }
         // The messages are confirmed; a QUIT that fails changes nothing.
         let _ = self.send("QUIT :Herald").await;

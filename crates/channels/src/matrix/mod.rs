@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -45,10 +45,7 @@ fn html(text: &str) -> String {
 
 impl Channel for Config {
     const KIND: &'static str = "matrix";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "access_token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("access_token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Message;
     type Error = HttpError;
@@ -107,25 +104,20 @@ impl Channel for Config {
             .put(url)
             .bearer_auth(self.access_token.expose())
             .json(&message.body);
-        match http::send(request, cx.timeout).await {
-            Ok(_) => Ok(()),
-            Err(HttpError::Status {
-                status,
-                retry_after: None,
-                body,
-            }) if status.as_u16() == 429 => Err(HttpError::Status {
-                retry_after: retry_after_ms(&body),
-                status,
-                body,
-            }),
-            Err(e) => Err(e),
-        }
+        http::send(request, cx.timeout)
+            .await
+            .map(drop)
+            .map_err(refusal)
     }
 }
 
-/// The wait a homeserver put in the body of a 429 (`retry_after_ms`), when
-/// it sent no `Retry-After`.
-fn retry_after_ms(body: &str) -> Option<Duration> {
-    let value: Value = serde_json::from_str(body.trim_end_matches('…')).ok()?;
-    value["retry_after_ms"].as_u64().map(Duration::from_millis)
+/// A refusal as the homeserver words it (`errcode: error`), waiting as long
+/// as its `retry_after_ms` says when it sent no `Retry-After`.
+fn refusal(error: HttpError) -> HttpError {
+    http::worded(error, "Matrix", |reply| {
+        let code = reply["errcode"].as_str()?;
+        let text = format!("{code}: {}", reply["error"].as_str().unwrap_or(""));
+        let wait = reply["retry_after_ms"].as_u64().map(Duration::from_millis);
+        Some((text, wait))
+    })
 }

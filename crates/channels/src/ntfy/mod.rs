@@ -4,7 +4,7 @@
 //! tags, and the event's link as the click action; an optional access token.
 //! 4xx are permanent; 429 and 5xx are retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{Event, FieldError, Secret, Severity};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,10 +55,7 @@ fn priority(event: &Event) -> u8 {
 
 impl Channel for Config {
     const KIND: &'static str = "ntfy";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = HttpError;

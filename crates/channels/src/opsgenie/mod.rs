@@ -7,7 +7,7 @@
 //! Opsgenie answers 202 to both (the request is processed asynchronously);
 //! 400, 401, 403 and 422 are permanent; 429 and 5xx are retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret, Severity};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -78,10 +78,7 @@ impl Config {
 
 impl Channel for Config {
     const KIND: &'static str = "opsgenie";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "api_key",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("api_key")];
     const PARTS: &'static [Part] = &[
         Part {
             name: "message",

@@ -7,7 +7,7 @@
 //! warning, info). 202 is success; 400 is permanent (the event is invalid);
 //! 429 and 5xx are retried, as PagerDuty documents.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{Event, FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,10 +48,7 @@ pub fn dedup_key(event: &Event) -> String {
 
 impl Channel for Config {
     const KIND: &'static str = "pagerduty";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "routing_key",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("routing_key")];
     const PARTS: &'static [Part] = &[Part {
         name: "summary",
         about: "The incident's summary (at most 1,024 characters).",

@@ -8,7 +8,7 @@
 //! it means the application's monthly quota is spent, which no retry within
 //! the hour cures (the failure waits in the error table); 5xx is retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret, Severity};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -62,16 +62,8 @@ fn is_key(key: &str) -> bool {
 
 impl Channel for Config {
     const KIND: &'static str = "pushover";
-    const SECRETS: &'static [SecretField] = &[
-        SecretField {
-            path: "token",
-            mask: Mask::Full,
-        },
-        SecretField {
-            path: "user_key",
-            mask: Mask::Full,
-        },
-    ];
+    const SECRETS: &'static [SecretField] =
+        &[SecretField::full("token"), SecretField::full("user_key")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = HttpError;

@@ -12,7 +12,7 @@
 //! passing (`ratelimited`, `internal_error`, `fatal_error`,
 //! `service_unavailable`, `request_timeout`).
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -68,13 +68,7 @@ pub fn escape(text: &str) -> String {
 
 impl Channel for Config {
     const KIND: &'static str = "slack";
-    const SECRETS: &'static [SecretField] = &[
-        chat::WEBHOOK_URL,
-        SecretField {
-            path: "token",
-            mask: Mask::Full,
-        },
-    ];
+    const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL, SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = TargetErrors<HttpError>;

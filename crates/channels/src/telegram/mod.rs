@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,10 +50,7 @@ fn escape(text: &str) -> String {
 
 impl Channel for Config {
     const KIND: &'static str = "telegram";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = TargetErrors<HttpError>;

@@ -8,7 +8,7 @@
 //! 4xx are permanent (an invalid or unverified number, a bad sender) except
 //! 429 (code 20429, too many requests), retried like 5xx.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -56,10 +56,7 @@ fn is_e164(number: &str) -> bool {
 
 impl Channel for Config {
     const KIND: &'static str = "twilio";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "auth_token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("auth_token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = String;
     type Error = TargetErrors<HttpError>;
@@ -122,15 +119,16 @@ impl Channel for Config {
             self.api_url.trim_end_matches('/'),
             self.account_sid
         );
+        // Validated: one of the two is set.
+        let sender = match (&self.from, &self.messaging_service_sid) {
+            (Some(from), _) => ("From", from.as_str()),
+            (None, sid) => ("MessagingServiceSid", sid.as_deref().unwrap_or_default()),
+        };
         let numbers = self.to.iter().map(String::as_str);
         targets::send_each(cx, numbers, |to| {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("To", to);
-            match (&self.from, &self.messaging_service_sid) {
-                (Some(from), _) => form.append_pair("From", from),
-                (None, Some(sid)) => form.append_pair("MessagingServiceSid", sid),
-                (None, None) => &mut form,
-            };
+            form.append_pair(sender.0, sender.1);
             form.append_pair("Body", &body);
             let request = cx
                 .http

@@ -2,7 +2,7 @@
 //! with a plain-text fallback. 4xx are permanent; 423, 429 (honouring
 //! `Retry-After`) and 5xx are retried.
 
-use herald_model::secret::{Mask, SecretField};
+use herald_model::secret::SecretField;
 use herald_model::{FieldError, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,10 +31,7 @@ fn api_url() -> String {
 
 impl Channel for Config {
     const KIND: &'static str = "webex";
-    const SECRETS: &'static [SecretField] = &[SecretField {
-        path: "token",
-        mask: Mask::Full,
-    }];
+    const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
     type Message = Value;
     type Error = HttpError;

@@ -128,14 +128,8 @@ impl Channel for Config {
             path: "url",
             mask: Mask::Origin,
         },
-        SecretField {
-            path: "headers.*",
-            mask: Mask::Full,
-        },
-        SecretField {
-            path: "signing_secret",
-            mask: Mask::Full,
-        },
+        SecretField::full("headers.*"),
+        SecretField::full("signing_secret"),
     ];
     const PARTS: &'static [Part] = &[Part {
         name: "body",

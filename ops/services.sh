@@ -53,6 +53,34 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1;
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null
 fi
 
+# TLS on PostgreSQL, for the tests of `sslmode=require`: Debian's cluster has
+# it on with the ssl-cert package's self-signed "snakeoil" certificate; one
+# without it gets that certificate and a reload (a restart if the postgres user
+# first had to join the ssl-cert group, which only a new process sees).
+if [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SHOW ssl')" != on ]; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if [ ! -s /etc/ssl/private/ssl-cert-snakeoil.key ]; then
+    command -v make-ssl-cert >/dev/null 2>&1 || apt_install ssl-cert
+    as_root make-ssl-cert generate-default-snakeoil
+  fi
+  log "turning on TLS in PostgreSQL $version (the snakeoil certificate)"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "ALTER SYSTEM SET ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'" \
+    -c "ALTER SYSTEM SET ssl_key_file = '/etc/ssl/private/ssl-cert-snakeoil.key'" -c "ALTER SYSTEM SET ssl = on" >/dev/null
+  if id -nG postgres | grep -qw ssl-cert; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  else
+    as_root usermod -a -G ssl-cert postgres
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+  fi
+  # A reload is taken in asynchronously: ask again for a while.
+  for _ in $(seq 1 60); do
+    [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SHOW ssl' 2>/dev/null)" = on ] && break
+    sleep 0.5
+  done
+  [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SHOW ssl')" = on ] ||
+    { log "PostgreSQL did not turn TLS on (see its log)"; exit 1; }
+fi
+
 # RabbitMQ
 if ! as_root rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
   log "starting RabbitMQ"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite against real services on loopback. Installs
 # (apt-get) and starts PostgreSQL, RabbitMQ, an SMTP server and an IRC server
-# (ngircd) as needed.
+# (ngircd) as needed, and checks the dependencies against deny.toml first.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +18,5 @@ drop_test_databases() {
 drop_test_databases
 trap drop_test_databases EXIT
 
+ops/deny.sh
 cargo test --workspace --locked "$@"

@@ -4,7 +4,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod access;
 mod architecture;
+mod bounds;
 mod channels;
 mod delivery;
 mod email;
@@ -13,7 +15,9 @@ mod failures;
 mod messages;
 mod notifiers;
 mod ops;
+mod outbound;
 mod publishers;
 mod reliability;
 mod rules;
+mod transport;
 mod webhook;

@@ -155,11 +155,16 @@ async fn a_job_whose_notifier_was_deleted_is_dead_lettered_and_its_failure_is_de
     let hook = app
         .webhook("doomed", "http://127.0.0.1:9/never", json!({}))
         .await;
-    app.rule(json!({"notifiers": [hook]})).await;
+    let rule = app.rule(json!({"notifiers": [hook]})).await;
     let event = app
         .publish(json!({"source": "ci", "category": "system"}))
         .await[0];
     app.wait_notification(event, hook, "pending", SOON).await;
+    // A notifier that rules use cannot be deleted: the rule goes first.
+    assert_eq!(
+        app.delete(&format!("/rules/{rule}")).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         app.delete(&format!("/notifiers/{hook}")).await,
         StatusCode::NO_CONTENT

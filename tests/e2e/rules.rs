@@ -178,6 +178,19 @@ async fn rules_are_validated_and_deleting_a_notifier_unlinks_it() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["field"], "name");
 
+    // A notifier in use stays (bounds.rs tests the 409 in full); once the rule
+    // no longer names it, it goes.
+    assert_eq!(
+        app.delete(&format!("/notifiers/{a}")).await,
+        StatusCode::CONFLICT
+    );
+    let (status, body) = app
+        .put(
+            &format!("/rules/{rule}"),
+            json!({"name": "both", "notifiers": [b]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         app.delete(&format!("/notifiers/{a}")).await,
         StatusCode::NO_CONTENT

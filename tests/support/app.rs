@@ -52,6 +52,7 @@ pub async fn spawn_roles(roles: Roles, overrides: &[(&str, &str)]) -> TestApp {
             "HERALD_SECRET_KEY",
             herald_model::SecretKey::generate_base64(),
         ),
+        ("HERALD_BOOTSTRAP_TOKEN", herald_model::PlainToken::generate().expose().to_owned()),
         ("HERALD_HTTP_ADDR", "127.0.0.1:0".into()),
         ("HERALD_METRICS_ADDR", "127.0.0.1:0".into()),
         ("HERALD_QUEUE_EXPIRES", "10m".into()),
@@ -61,6 +62,9 @@ pub async fn spawn_roles(roles: Roles, overrides: &[(&str, &str)]) -> TestApp {
         ("HERALD_DELIVERY_TIMEOUT", "5s".into()),
         ("HERALD_DATABASE_POOL", "4".into()),
         ("HERALD_SHUTDOWN_TIMEOUT", "5s".into()),
+        // The sinks tests deliver to listen on loopback; `("HERALD_OUTBOUND_ALLOW", "")`
+        // runs an instance with no exception to the outbound guard.
+        ("HERALD_OUTBOUND_ALLOW", "127.0.0.1,::1".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -73,15 +77,29 @@ pub async fn spawn_roles(roles: Roles, overrides: &[(&str, &str)]) -> TestApp {
     let running = herald::start(&config, roles).await.expect(
         "Herald starts (PostgreSQL must be reachable on 127.0.0.1:5432; ops/test.sh starts it)",
     );
+    let http = client_with_token(&vars["HERALD_BOOTSTRAP_TOKEN"]);
     let app = TestApp {
         addr: running.addr,
         config,
         vars,
-        http: reqwest::Client::new(),
+        http,
         running: vec![running],
     };
     app.wait_ready().await;
     app
+}
+
+/// An HTTP client that sends `token` as `Authorization: Bearer` on every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a token is header text");
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("the test client builds")
 }
 
 fn init_logs() {
@@ -98,6 +116,11 @@ fn init_logs() {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The admin token every helper here sends (`HERALD_BOOTSTRAP_TOKEN`).
+    pub fn admin_token(&self) -> &str {
+        &self.vars["HERALD_BOOTSTRAP_TOKEN"]
     }
 
     pub fn prefix(&self) -> &str {
@@ -178,9 +201,13 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str) -> StatusCode {
+        self.delete_answer(path).await.0
+    }
+
+    /// A DELETE's status and body, for a refusal that says why.
+    pub async fn delete_answer(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.http.delete(self.url(&format!("/api/v1{path}"))))
             .await
-            .0
     }
 
     pub async fn notifier(&self, name: &str, kind: &str, config: Value) -> Uuid {
@@ -331,7 +358,11 @@ impl Drop for TestApp {
             .config
             .database_url
             .rsplit_once('/')
-            .map(|(server, db)| (server.to_owned(), db.to_owned()))
+            // Parameters (`?sslmode=require`) are not part of the name.
+            .map(|(server, db)| {
+                let name = db.split('?').next().unwrap_or(db);
+                (server.to_owned(), name.to_owned())
+            })
             .unwrap_or_default();
         // The test's runtime is shutting down; clean up from a runtime of our own.
         let cleanup = std::thread::spawn(move || {

@@ -21,4 +21,4 @@ pub use herald_loadkit::eventually;
 pub use http_sink::{Behaviour, HttpSink, Reply, Request};
 pub use irc::{IrcServer, IrcWatcher};
 pub use smtp_sink::SmtpSink;
-pub use tls::certificate;
+pub use tls::{TlsProxy, certificate, signed_certificate};

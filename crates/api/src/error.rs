@@ -18,8 +18,18 @@ pub enum ApiError {
     NotFound(String),
     /// 409: clashes with stored state.
     Conflict(FieldError),
+    /// 409: what is being deleted is still used; `rules` (id, name) use it.
+    InUse {
+        message: String,
+        rules: Vec<(uuid::Uuid, String)>,
+    },
     /// 422: a template did not render (preview).
     Render(herald_templates::TemplateError),
+    /// 429: over a rate limit; `Retry-After` says when to try again.
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// 502: a test send reached the endpoint, which refused it.
     Upstream { message: String, retryable: bool },
     /// 503: the broker or the database is unreachable.
@@ -41,6 +51,8 @@ impl std::fmt::Display for ApiError {
             ApiError::Render(e) => write!(f, "template {e}"),
             ApiError::NotFound(m)
             | ApiError::Upstream { message: m, .. }
+            | ApiError::RateLimited { message: m, .. }
+            | ApiError::InUse { message: m, .. }
             | ApiError::Unavailable(m)
             | ApiError::Internal(m) => f.write_str(m),
         }
@@ -73,6 +85,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => {
                 ApiError::Conflict(FieldError::new(field, message))
             }
+            StoreError::InUse { ref rules, .. } => ApiError::InUse {
+                message: e.to_string(),
+                rules: rules.clone(),
+            },
             StoreError::UnknownReference { field, message } => {
                 ApiError::Invalid(FieldError::new(field, message))
             }
@@ -95,6 +111,14 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => field_body(StatusCode::BAD_REQUEST, e),
             ApiError::TooLarge(e) => field_body(StatusCode::PAYLOAD_TOO_LARGE, e),
             ApiError::Conflict(e) => field_body(StatusCode::CONFLICT, e),
+            ApiError::InUse { message, rules } => {
+                let rules: Vec<_> = rules
+                    .into_iter()
+                    .map(|(id, name)| json!({"id": id, "name": name}))
+                    .collect();
+                let body = json!({"error": message, "rules": rules});
+                (StatusCode::CONFLICT, Json(body)).into_response()
+            }
             ApiError::NotFound(message) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response()
             }
@@ -107,6 +131,20 @@ impl IntoResponse for ApiError {
                 })),
             )
                 .into_response(),
+            ApiError::RateLimited {
+                message,
+                retry_after,
+            } => {
+                // Whole seconds, rounded up: a client that waits this long
+                // finds room.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, seconds.max(1).to_string())],
+                    Json(json!({"error": message, "retry_after": seconds.max(1)})),
+                )
+                    .into_response()
+            }
             ApiError::Upstream { message, retryable } => (
                 StatusCode::BAD_GATEWAY,
                 Json(json!({"error": message, "retryable": retryable})),

@@ -2,27 +2,86 @@
 //! explaining why each rule did or did not select one.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use axum::http::StatusCode;
 use herald_model::{RecordedEvent, herald_context};
 use herald_store::{EventCursor, EventFilter, NotificationFilter};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use crate::{ApiError, AppState, params};
+use crate::{ApiError, AppState, Caller, params};
+
+/// How many events each token may publish per second (governor's GCRA, keyed
+/// by token): a burst of a second's worth, and never less than one largest
+/// request, is let through at once.
+pub struct IngestLimit {
+    limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    per_second: u32,
+}
+
+/// The fewest events a token may send at once, whatever the rate: one full
+/// request.
+const MIN_BURST: u32 = 1000;
+
+impl IngestLimit {
+    /// `per_second` events per token; 0 for no limit.
+    pub fn new(per_second: u32) -> IngestLimit {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = NonZeroU32::new(per_second.max(MIN_BURST)).expect("at least MIN_BURST");
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        IngestLimit {
+            limiter,
+            per_second,
+        }
+    }
+
+    fn check(&self, caller: &Caller, events: usize) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let n = u32::try_from(events)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .unwrap_or(NonZeroU32::MIN);
+        match limiter.check_key_n(&caller.token_id, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(ApiError::RateLimited {
+                message: format!(
+                    "the token `{}` may publish {} events per second; publish these again later",
+                    caller.name, self.per_second
+                ),
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            }),
+            Err(_) => Err(ApiError::invalid(
+                "body",
+                format!(
+                    "{events} events are more than the token `{}` may ever publish at once",
+                    caller.name
+                ),
+            )),
+        }
+    }
+}
 
 /// `POST /api/v1/events`: one event or an array. 202 only once the broker has
 /// confirmed every event.
 pub async fn publish(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = params::body(body, state.max_request_bytes).await?;
     let events = herald_model::parse_events(&bytes, OffsetDateTime::now_utc())?;
+    state.ingest_limit.check(&caller, events.len())?;
     state.ingest.publish(&events).await.map_err(|e| {
         ApiError::Unavailable(format!("events not accepted, publish them again: {e}"))
     })?;

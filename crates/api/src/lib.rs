@@ -8,6 +8,8 @@
 //! It does not route or deliver: events are handed to the broker, test sends
 //! use the channel directly, replays go through the flush job's code.
 
+mod auth;
+mod bounds;
 mod channels;
 mod error;
 mod events;
@@ -17,12 +19,14 @@ mod notifiers;
 mod ops;
 mod params;
 mod rules;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::routing::{delete, get, post};
 use herald_flush::Flusher;
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
@@ -32,7 +36,10 @@ use herald_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::{CACHE_FOR as TOKEN_CACHE_FOR, Caller, TokenCache};
+pub use bounds::{ServerBounds, bounded};
 pub use error::ApiError;
+pub use events::IngestLimit;
 pub use ops::Ops;
 
 /// Everything the handlers use.
@@ -41,7 +48,8 @@ pub struct AppState {
     pub ingest: Ingest,
     pub flusher: Flusher,
     pub key: Arc<SecretKey>,
-    pub http: reqwest::Client,
+    /// The outbound guard and the HTTP clients of test sends.
+    pub outbound: herald_channels::Outbound,
     pub ops: Ops,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: usize,
@@ -49,6 +57,10 @@ pub struct AppState {
     pub test_timeout: Duration,
     /// Herald's public base URL, `herald.url` to templates.
     pub public_url: String,
+    /// Tokens recently looked up.
+    pub tokens: TokenCache,
+    /// Events per second each token may publish.
+    pub ingest_limit: IngestLimit,
 }
 
 impl AppState {
@@ -90,7 +102,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/failures/{id}", get(failures::get))
         .route("/failures/{id}/replay", post(failures::replay))
         .route("/failures/{id}/discard", post(failures::discard))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/audit", get(tokens::audit))
         .fallback(error::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", api)

@@ -32,9 +32,12 @@ fn view(state: &AppState, mut n: Notifier) -> Notifier {
     n
 }
 
-/// Validates `spec` by its channel, then seals its secrets.
+/// Validates `spec` by its channel and the outbound guard, then seals its
+/// secrets.
 fn sealed(state: &AppState, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
-    NotifierConfig::parse(&spec.kind, &spec.config)?;
+    let config = NotifierConfig::parse(&spec.kind, &spec.config)?;
+    config.check_bounds()?;
+    config.check_destinations(state.outbound.guard())?;
     state
         .key
         .seal_config(&mut spec.config, secret_fields(&spec.kind));
@@ -188,18 +191,19 @@ pub async fn preview(
 
 /// `POST /api/v1/notifiers/{id}/test`: sends a test notification now, once,
 /// and answers with the outcome: 200 when the endpoint accepted it, 502 with
-/// its error otherwise.
+/// its status and error code otherwise (never what it answered besides, so
+/// that a test send cannot be used to read an address), 400 naming the
+/// setting when it names an address the outbound guard forbids (saved before
+/// the guard, or under another allow list).
 pub async fn test(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (n, config) = opened(&state, params::id(&id)?).await?;
+    config.check_destinations(state.outbound.guard())?;
     let event = test_event(&n.name);
     let notification_id = Uuid::now_v7();
-    let timeout = config
-        .options
-        .timeout
-        .map_or(state.test_timeout, |t| t.get());
+    let timeout = config.options.timeout_or(state.test_timeout);
     let target = Delivery {
         event: &event,
         notification_id,
@@ -210,7 +214,7 @@ pub async fn test(
     };
     let targets = TargetLog::default();
     let cx = SendContext {
-        http: &state.http,
+        outbound: &state.outbound,
         timeout,
         targets: &targets,
     };
@@ -221,7 +225,7 @@ pub async fn test(
             Some(template) => ApiError::Render(template),
             None => ApiError::Upstream {
                 retryable: e.retryable(),
-                message: format!("the test notification was not delivered: {e}"),
+                message: format!("the test notification was not delivered: {}", e.summary),
             },
         })?;
     Ok(Json(

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use herald_model::access::token_hash;
 use axum::routing::get;
 use herald_metrics::Metrics;
 use herald_queue::Broker;
@@ -19,6 +20,8 @@ pub struct Ops {
     pub metrics: Arc<Metrics>,
     pub broker: Broker,
     pub store: Store,
+    /// SHA-256 of `HERALD_METRICS_TOKEN`: when set, `/metrics` needs it.
+    pub metrics_token: Option<Arc<[u8]>>,
 }
 
 pub fn router(ops: Ops) -> Router {
@@ -29,7 +32,19 @@ pub fn router(ops: Ops) -> Router {
         .with_state(ops)
 }
 
-async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+async fn metrics(State(ops): State<Ops>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &ops.metrics_token {
+        // Hashes compared, so the comparison's time says nothing about the token.
+        let presented = crate::auth::bearer(&headers).ok().flatten();
+        if presented.map(token_hash).as_deref() != Some(&expected[..]) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, r#"Bearer realm="herald-metrics""#)],
+                Json(json!({"error": "/metrics needs the token of HERALD_METRICS_TOKEN as `Authorization: Bearer <token>`"})),
+            )
+                .into_response();
+        }
+    }
     ops.metrics
         .broker_up
         .set(i64::from(ops.broker.is_connected()));
@@ -38,6 +53,7 @@ async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ops.metrics.render(),
     )
+        .into_response()
 }
 
 /// The process is alive.

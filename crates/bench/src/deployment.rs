@@ -64,6 +64,14 @@ pub fn herald_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// A client sending `token` as `Authorization: Bearer` on every request.
+fn authorized_client(token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+    value.set_sensitive(true);
+    let headers = reqwest::header::HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
 impl Deployment {
     /// Prepares (does not start) a deployment named `name` against the local
     /// services, with `vars` set on top of Herald's localhost defaults.
@@ -81,6 +89,7 @@ impl Deployment {
         let id = Uuid::now_v7().simple().to_string();
         let database = format!("herald_{name}_{}", &id[20..]);
         let port = free_port()?;
+        let token = herald_model::PlainToken::generate();
         let mut env: Vec<(String, String)> = vec![
             (
                 "HERALD_DATABASE_URL".into(),
@@ -95,7 +104,12 @@ impl Deployment {
             ("HERALD_HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
             ("HERALD_METRICS_ADDR".into(), "127.0.0.1:0".into()),
             ("HERALD_QUEUE_EXPIRES".into(), "30m".into()),
+            ("HERALD_BOOTSTRAP_TOKEN".into(), token.expose().to_owned()),
+            // The load is the point: no token is held to a rate.
+            ("HERALD_INGEST_RATE".into(), "0".into()),
             ("HERALD_LOG".into(), "warn".into()),
+            // The sinks it delivers to listen on loopback.
+            ("HERALD_OUTBOUND_ALLOW".into(), "127.0.0.1,::1".into()),
         ];
         for (k, v) in vars {
             env.retain(|(name, _)| name != k);
@@ -105,7 +119,7 @@ impl Deployment {
             binary,
             env,
             api: format!("http://127.0.0.1:{port}/api/v1"),
-            http: reqwest::Client::new(),
+            http: authorized_client(token.expose())?,
             database,
             processes: HashMap::new(),
         })

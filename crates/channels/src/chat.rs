@@ -61,7 +61,7 @@ pub(crate) async fn post_json(
     url: &str,
     body: &serde_json::Value,
 ) -> Result<Answer, HttpError> {
-    http::send(cx.http.post(url).json(body), cx.timeout).await
+    http::send(cx.http().post(url).json(body), cx).await
 }
 
 /// A markdown link to the event's source on a line of its own, or nothing.

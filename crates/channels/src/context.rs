@@ -4,7 +4,7 @@ use std::time::Duration;
 use herald_model::Event;
 use uuid::Uuid;
 
-use crate::{RuleTemplates, TargetLog};
+use crate::{Outbound, RuleTemplates, TargetLog};
 
 /// What is being delivered: an event, to a named notifier, as one notification,
 /// and what its templates need besides.
@@ -22,12 +22,19 @@ pub struct Delivery<'a> {
     pub public_url: &'a str,
 }
 
-/// What a send may use: the shared HTTP client, how long the attempt may
-/// take, and its targets' log.
+/// What a send may use: the instance's outbound guard and HTTP clients, how
+/// long the attempt may take, and its targets' log.
 #[derive(Debug, Clone, Copy)]
 pub struct SendContext<'a> {
-    pub http: &'a reqwest::Client,
+    pub outbound: &'a Outbound,
     pub timeout: Duration,
     /// The targets earlier attempts delivered to, and this attempt's outcomes.
     pub targets: &'a TargetLog,
+}
+
+impl SendContext<'_> {
+    /// The shared HTTP client (it resolves through the guard).
+    pub fn http(&self) -> &reqwest::Client {
+        self.outbound.http()
+    }
 }

@@ -1,7 +1,6 @@
 //! What every HTTP-based channel shares: one request helper and one pure
 //! classification of outcomes, tested as a table.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -9,7 +8,8 @@ use reqwest::{RequestBuilder, StatusCode};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::Disposition;
+use crate::outbound::{Refusal, refusal_in};
+use crate::{Disposition, SendContext};
 
 /// How much of an error response body is kept in the error message.
 const BODY_EXCERPT: usize = 300;
@@ -35,6 +35,9 @@ pub enum HttpError {
     /// Connection refused, reset, DNS, TLS: the request may not have arrived.
     #[error("{0}")]
     Transport(String),
+    /// The outbound guard refused the address: nothing was sent.
+    #[error(transparent)]
+    Outbound(#[from] Refusal),
 }
 
 fn excerpt_suffix(body: &str) -> String {
@@ -45,26 +48,12 @@ fn excerpt_suffix(body: &str) -> String {
     }
 }
 
-/// The HTTP client every channel shares: no redirects (a webhook that moved
-/// should be updated, not followed), a bounded connect time, pooled connections.
-pub fn client() -> reqwest::Client {
-    builder().build().expect("the TLS backend initialises")
-}
-
-/// A client that does not check certificates, for the notifiers whose
-/// `tls_verify` is off (a self-signed endpoint on a network the operator
-/// trusts); built once, on first use.
-pub fn unverified_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .expect("the TLS backend initialises")
-    })
-}
-
-fn builder() -> reqwest::ClientBuilder {
+/// How Herald's HTTP clients are built (each instance builds its own, around
+/// its outbound guard: [`crate::outbound::Outbound`]): no redirects (a webhook
+/// that moved should be updated, not followed, and a redirect would lead past
+/// the guard's check of literal addresses), a bounded connect time, pooled
+/// connections.
+pub(crate) fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
@@ -85,16 +74,20 @@ impl Answer {
     }
 }
 
-/// Sends `request` and turns anything but a 2xx answer into an [`HttpError`].
+/// Sends `request` (within `cx.timeout`, to an address the outbound guard
+/// allows) and turns anything but a 2xx answer into an [`HttpError`].
 /// Errors never carry the URL: webhook URLs are secrets.
-pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<Answer, HttpError> {
-    let response = request.timeout(timeout).send().await.map_err(|e| {
-        if e.is_timeout() {
-            HttpError::Timeout(timeout)
-        } else {
-            HttpError::Transport(crate::error_chain(&e.without_url()))
-        }
-    })?;
+pub async fn send(request: RequestBuilder, cx: &SendContext<'_>) -> Result<Answer, HttpError> {
+    let timeout = cx.timeout;
+    let (client, request) = request.timeout(timeout).build_split();
+    let request = request.map_err(|e| transport(e, timeout))?;
+    // reqwest resolves names through the guard but connects to an address
+    // literal directly: that one is checked here.
+    cx.outbound.guard().check_url(request.url())?;
+    let response = client
+        .execute(request)
+        .await
+        .map_err(|e| transport(e, timeout))?;
     let status = response.status();
     if status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -107,6 +100,18 @@ pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<Answer, 
         retry_after,
         body: excerpt(&body),
     })
+}
+
+/// A request that got no answer: a timeout, the guard's refusal of what a
+/// name resolved to, or anything else in the way.
+fn transport(error: reqwest::Error, timeout: Duration) -> HttpError {
+    if error.is_timeout() {
+        HttpError::Timeout(timeout)
+    } else if let Some(refusal) = refusal_in(&error) {
+        HttpError::Outbound(refusal)
+    } else {
+        HttpError::Transport(crate::error_chain(&error.without_url()))
+    }
 }
 
 fn excerpt(body: &str) -> String {
@@ -152,6 +157,15 @@ impl crate::Classify for HttpError {
     fn disposition(&self) -> Disposition {
         classify(self)
     }
+
+    /// The status without the body: what an endpoint answered stays in the
+    /// delivery's record, not in the answer to whoever asked for a test send.
+    fn summary(&self) -> String {
+        match self {
+            HttpError::Status { status, .. } => format!("HTTP {status}"),
+            other => crate::error_chain(other),
+        }
+    }
 }
 
 pub fn classify(error: &HttpError) -> Disposition {
@@ -162,6 +176,7 @@ pub fn classify(error: &HttpError) -> Disposition {
             ..
         } => classify_status(*status, *retry_after),
         HttpError::Refused { disposition, .. } => *disposition,
+        HttpError::Outbound(_) => Disposition::Permanent,
         HttpError::Timeout(_) | HttpError::Transport(_) => Disposition::Retry { after: None },
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! This crate does not retry, queue, record outcomes or read the database: the
 //! sender does those around [`NotifierConfig::deliver`], the API uses it for test
-//! sends, and both get settings already unsealed from the store.
+//! sends, and both get settings already unsealed from the store. Where it
+//! may connect is the [`outbound`] guard's to say.
 
 mod chat;
 mod context;
@@ -24,6 +25,7 @@ pub mod mattermost;
 pub mod ntfy;
 pub mod opsgenie;
 mod options;
+pub mod outbound;
 pub mod pagerduty;
 mod parts;
 pub mod pushover;
@@ -50,6 +52,7 @@ use serde_json::Value;
 
 pub use context::{Delivery, SendContext};
 pub use options::DeliveryOptions;
+pub use outbound::{Destination, Guard, Outbound};
 pub use parts::{Part, Parts, RuleTemplates, check_rule_parts};
 pub use targets::{TargetErrors, TargetLog};
 
@@ -61,6 +64,9 @@ pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
     const SECRETS: &'static [SecretField];
     /// The parts of its message, each with a default template.
     const PARTS: &'static [Part];
+    /// The settings naming where it connects, checked by the outbound guard
+    /// on save.
+    const DESTINATIONS: &'static [Destination];
     type Message: Send;
     type Error: std::error::Error + Classify + Send + Sync + 'static;
 
@@ -85,9 +91,20 @@ pub trait Channel: DeserializeOwned + Send + Sync + Sized + 'static {
     }
 }
 
-/// How a kind of send error says whether sending again may help.
-pub trait Classify {
+/// How a kind of send error says whether sending again may help, and what
+/// of it may be answered to whoever asked for the send.
+pub trait Classify: std::error::Error {
     fn disposition(&self) -> Disposition;
+
+    /// The error without what the endpoint answered beyond its status and
+    /// error code, for test sends: Herald must not relay what an address it
+    /// was pointed at answers.
+    fn summary(&self) -> String
+    where
+        Self: Sized + 'static,
+    {
+        error_chain(self)
+    }
 }
 
 /// What to do after a failed send.
@@ -105,23 +122,29 @@ pub enum Disposition {
 pub struct DeliveryError {
     pub disposition: Disposition,
     pub message: String,
+    /// The message as a test send answers it ([`Classify::summary`]).
+    pub summary: String,
     /// The template that failed, when that is why: the message was never sent.
     pub template: Option<herald_templates::TemplateError>,
 }
 
 impl DeliveryError {
     pub fn permanent(message: impl Into<String>) -> Self {
+        let message = message.into();
         DeliveryError {
             disposition: Disposition::Permanent,
-            message: message.into(),
+            summary: message.clone(),
+            message,
             template: None,
         }
     }
 
     pub fn retry(message: impl Into<String>) -> Self {
+        let message = message.into();
         DeliveryError {
             disposition: Disposition::Retry { after: None },
-            message: message.into(),
+            summary: message.clone(),
+            message,
             template: None,
         }
     }
@@ -129,9 +152,11 @@ impl DeliveryError {
     /// A template that did not render: permanent, since the same event and
     /// templates render the same way next time.
     pub fn render(error: herald_templates::TemplateError) -> Self {
+        let message = format!("template {error}");
         DeliveryError {
             disposition: Disposition::Permanent,
-            message: format!("template {error}"),
+            summary: message.clone(),
+            message,
             template: Some(error),
         }
     }
@@ -158,6 +183,7 @@ async fn deliver<C: Channel>(
     channel.send(message, cx).await.map_err(|e| DeliveryError {
         disposition: C::classify(&e),
         message: error_chain(&e),
+        summary: e.summary(),
         template: None,
     })
 }
@@ -219,6 +245,23 @@ impl NotifierConfig {
         self.channel.kind()
     }
 
+    /// Refuses a setting that names an address the guard forbids literally
+    /// (names are checked when they are resolved, at send time); errors are
+    /// named `config.<field>`.
+    pub fn check_destinations(&self, guard: &Guard) -> Result<(), FieldError> {
+        self.channel
+            .check_destinations(guard)
+            .map_err(|e| e.within("config"))
+    }
+
+    /// Checks the delivery options against their maxima, naming the field
+    /// (`config.timeout`). Only on save: settings stored before a maximum
+    /// existed still parse, and the sender holds them to it (see
+    /// [`DeliveryOptions::timeout_or`]).
+    pub fn check_bounds(&self) -> Result<(), FieldError> {
+        self.options.check_bounds().map_err(|e| e.within("config"))
+    }
+
     /// Renders and sends once, without retrying.
     pub async fn deliver(
         &self,
@@ -256,7 +299,7 @@ macro_rules! registry {
                 $(
                     if kind == <$module::Config as Channel>::KIND {
                         let parsed: $module::Config = herald_model::from_value(config)
-                            .map_err(|e| e.within("config"))?;
+                            .map_err(|e| with_every_field(kind, e).within("config"))?;
                         parsed.validate().map_err(|e| e.within("config"))?;
                         return Ok(ChannelConfig::$variant(parsed));
                     }
@@ -267,6 +310,12 @@ macro_rules! registry {
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(ChannelConfig::$variant(_) => <$module::Config as Channel>::KIND),+
+                }
+            }
+
+            fn check_destinations(&self, guard: &Guard) -> Result<(), FieldError> {
+                match self {
+                    $(ChannelConfig::$variant(c) => check_destinations(c, guard)),+
                 }
             }
 
@@ -306,6 +355,17 @@ macro_rules! registry {
             &[]
         }
 
+        /// The settings naming where notifiers of `kind` connect; unknown
+        /// kinds have none.
+        pub fn destinations(kind: &str) -> &'static [Destination] {
+            $(
+                if kind == <$module::Config as Channel>::KIND {
+                    return <$module::Config as Channel>::DESTINATIONS;
+                }
+            )+
+            &[]
+        }
+
         /// Where notifiers of `kind` keep secrets; unknown kinds have none.
         pub fn secret_fields(kind: &str) -> &'static [SecretField] {
             $(
@@ -316,6 +376,22 @@ macro_rules! registry {
             &[]
         }
     };
+}
+
+/// Each setting of `C::DESTINATIONS` as the channel holds it (defaults
+/// applied), through the guard.
+fn check_destinations<C: Channel + serde::Serialize>(
+    channel: &C,
+    guard: &Guard,
+) -> Result<(), FieldError> {
+    let settings = serde_json::to_value(channel)
+        .map_err(|e| FieldError::new("", format!("cannot read the settings back: {e}")))?;
+    for destination in C::DESTINATIONS {
+        if let Some(value) = settings.get(destination.field()).and_then(Value::as_str) {
+            guard.check_setting(*destination, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// A channel's schema with the fields every kind takes added: the delivery
@@ -347,6 +423,29 @@ fn with_common_fields(mut schema: Value, parts: &[Part]) -> Value {
         );
     }
     schema
+}
+
+/// serde names only a kind's own fields when it meets an unknown one; the
+/// delivery options and `templates` are as valid, so the message lists every
+/// field the kind takes.
+fn with_every_field(kind: &str, mut e: FieldError) -> FieldError {
+    let top_level = !e.field.contains(['.', '[']);
+    let unknown = e
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.find('`').map(|end| &rest[..end]));
+    if let (true, Some(name), Some(schema)) = (top_level, unknown, config_schema(kind)) {
+        let fields: Vec<&str> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.keys().map(String::as_str))
+            .collect();
+        e.message = format!(
+            "unknown field `{name}`, expected one of {}",
+            fields.join(", ")
+        );
+    }
+    e
 }
 
 fn unknown_kind(kind: &str) -> FieldError {
@@ -427,6 +526,46 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_is_answered_with_every_field_the_kind_takes() {
+        let err = NotifierConfig::parse("webhook", &json!({"url": "http://x/", "retries": {}}))
+            .unwrap_err();
+        assert_eq!(err.field, "config.retries");
+        for field in [
+            "url",
+            "method",
+            "headers",
+            "max_elapsed",
+            "max_attempts",
+            "timeout",
+            "templates",
+        ] {
+            assert!(err.message.contains(field), "{field} missing: {err}");
+        }
+    }
+
+    #[test]
+    fn delivery_options_are_bounded_on_save() {
+        let cases = [
+            (json!({"timeout": "200000000d"}), "config.timeout"),
+            (json!({"timeout": "0s"}), "config.timeout"),
+            (json!({"max_elapsed": "200000000d"}), "config.max_elapsed"),
+            (json!({"max_attempts": 0}), "config.max_attempts"),
+            (json!({"max_attempts": 101}), "config.max_attempts"),
+        ];
+        for (options, field) in cases {
+            let mut config = json!({"url": "http://x/"});
+            config
+                .as_object_mut()
+                .unwrap()
+                .extend(options.as_object().unwrap().clone());
+            let err = NotifierConfig::parse("webhook", &config)
+                .and_then(|c| c.check_bounds())
+                .expect_err(&config.to_string());
+            assert_eq!(err.field, field, "{config}: {err}");
+        }
+    }
+
+    #[test]
     fn every_kind_describes_its_config_and_parts() {
         for kind in KINDS {
             let schema = config_schema(kind).unwrap();
@@ -440,6 +579,27 @@ mod tests {
         assert_eq!(webhook["required"], serde_json::json!(["url"]));
         assert!(webhook["properties"]["templates"]["properties"]["body"].is_object());
         assert!(config_schema("pager").is_none());
+    }
+
+    #[test]
+    fn every_kind_names_where_it_connects() {
+        for kind in KINDS {
+            assert!(!destinations(kind).is_empty(), "{kind} names no destination");
+            let schema = config_schema(kind).unwrap();
+            for d in destinations(kind) {
+                assert!(
+                    schema["properties"].get(d.field()).is_some(),
+                    "{kind} has no setting {}",
+                    d.field()
+                );
+            }
+        }
+        let guard = Guard::default();
+        let refused = NotifierConfig::parse("webhook", &json!({"url": "http://10.0.0.1/"}))
+            .unwrap()
+            .check_destinations(&guard)
+            .unwrap_err();
+        assert_eq!(refused.field, "config.url");
     }
 
     #[test]

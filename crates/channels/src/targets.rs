@@ -103,6 +103,18 @@ impl<E: Classify> Classify for TargetErrors<E> {
             None => Disposition::Permanent,
         }
     }
+
+    fn summary(&self) -> String
+    where
+        Self: Sized + 'static,
+    {
+        let each: Vec<String> = self
+            .0
+            .iter()
+            .map(|(target, error)| format!("{target}: {}", error.summary()))
+            .collect();
+        each.join("; ")
+    }
 }
 
 /// Sends to every target not delivered yet, all at once, recording each
@@ -145,10 +157,11 @@ where
 mod tests {
     use super::*;
     use crate::http::HttpError;
+    use crate::{Guard, Outbound};
 
-    fn cx<'a>(http: &'a reqwest::Client, log: &'a TargetLog) -> SendContext<'a> {
+    fn cx<'a>(outbound: &'a Outbound, log: &'a TargetLog) -> SendContext<'a> {
         SendContext {
-            http,
+            outbound,
             timeout: Duration::from_secs(1),
             targets: log,
         }
@@ -156,10 +169,10 @@ mod tests {
 
     #[tokio::test]
     async fn only_targets_not_delivered_yet_are_sent_to_and_each_outcome_is_kept() {
-        let http = reqwest::Client::new();
+        let outbound = Outbound::new(Guard::default());
         let log = TargetLog::new(["#done".to_owned()]);
         let tried = Mutex::new(Vec::new());
-        let result = send_each(&cx(&http, &log), ["#done", "#ok", "#bad"], |t| {
+        let result = send_each(&cx(&outbound, &log), ["#done", "#ok", "#bad"], |t| {
             tried.lock().unwrap().push(t.to_owned());
             async move {
                 match t {

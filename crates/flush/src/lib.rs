@@ -12,8 +12,12 @@
 //! notifications whose moment has come (retries, jobs put aside, leases that
 //! ended).
 //!
+//! It also runs the [`Retention`] sweep, which deletes events and
+//! notifications past `HERALD_RETENTION`.
+//!
 //! It does not deliver: senders handle a replayed job like any other.
 
+mod retention;
 mod schedule;
 
 use std::sync::Arc;
@@ -24,6 +28,7 @@ use herald_model::{DeliveryJob, FailureStatus, JobBatch, ReplayedBy};
 use herald_queue::{Publisher, QueueError};
 use herald_store::{ReplayOutcome, ReplaySelection, Store, StoreError, StoredJob};
 
+pub use retention::Retention;
 pub use schedule::Scheduler;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;

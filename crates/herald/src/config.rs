@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_model::{SecretKey, Span};
+use herald_model::{PlainToken, SecretKey, Span};
+use herald_channels::Guard;
 use herald_queue::QueueType;
 use herald_sender::RetryPolicy;
 
@@ -14,7 +15,12 @@ pub const VARS: &[(&str, &str, &str)] = &[
     (
         "HERALD_AMQP_URL",
         "amqp://guest:guest@127.0.0.1:5672/%2f",
-        "RabbitMQ to use.",
+        "RabbitMQ to use; `amqps://` for TLS.",
+    ),
+    (
+        "HERALD_AMQP_CA_FILE",
+        "",
+        "PEM file of a private CA to trust for `amqps://`, beside the platform's roots.",
     ),
     (
         "HERALD_AMQP_PREFIX",
@@ -34,7 +40,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     (
         "HERALD_DATABASE_URL",
         "postgres://postgres@127.0.0.1:5432/herald",
-        "PostgreSQL database; created if missing, migrated at start.",
+        "PostgreSQL database; created if missing, migrated at start. `?sslmode=require` (or `verify-full`) for TLS.",
     ),
     (
         "HERALD_DATABASE_POOL",
@@ -45,6 +51,16 @@ pub const VARS: &[(&str, &str, &str)] = &[
         "HERALD_HTTP_ADDR",
         "127.0.0.1:8080",
         "Where the API listens (roles `all` and `api`).",
+    ),
+    (
+        "HERALD_HTTP_TIMEOUT",
+        "30s",
+        "Longest an API request may take, waiting for its turn included; then it is answered 503.",
+    ),
+    (
+        "HERALD_HTTP_CONCURRENCY",
+        "256",
+        "API requests handled at once per process; more wait for a turn (within HERALD_HTTP_TIMEOUT).",
     ),
     (
         "HERALD_PUBLIC_URL",
@@ -67,9 +83,29 @@ pub const VARS: &[(&str, &str, &str)] = &[
         "Where the key is read, or created, when HERALD_SECRET_KEY is unset.",
     ),
     (
+        "HERALD_BOOTSTRAP_TOKEN",
+        "",
+        "An admin API token (at least 32 characters) kept under the name `bootstrap`, for containers; `herald token create` makes tokens too.",
+    ),
+    (
+        "HERALD_METRICS_TOKEN",
+        "",
+        "When set, `/metrics` needs it as `Authorization: Bearer`; open otherwise.",
+    ),
+    (
+        "HERALD_INGEST_RATE",
+        "10000",
+        "Events per second each API token may publish (bursts of a second's worth, at least 1,000); 0 for no limit.",
+    ),
+    (
         "HERALD_FLUSH_INTERVAL",
         "30m",
         "How often the error table is replayed.",
+    ),
+    (
+        "HERALD_RETENTION",
+        "30d",
+        "How long events and their notifications are kept (deleted in small batches by the flush role); those an open failure needs are kept until it is resolved or discarded.",
     ),
     (
         "HERALD_FLUSH_BATCH",
@@ -107,14 +143,19 @@ pub const VARS: &[(&str, &str, &str)] = &[
         "Default time one attempt may take (a notifier's `timeout` wins).",
     ),
     (
+        "HERALD_OUTBOUND_ALLOW",
+        "",
+        "Private, loopback or link-local destinations notifiers may reach anyway: comma-separated CIDRs (`10.0.0.0/8`), addresses and host names (`mail.internal`). Unset: only public addresses.",
+    ),
+    (
         "HERALD_SENDER_CONCURRENCY",
         "256",
         "Deliveries in flight per sender process.",
     ),
     (
         "HERALD_SENDER_PER_NOTIFIER",
-        "128",
-        "Deliveries in flight to one notifier per sender; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's are put aside for a moment.",
+        "32",
+        "Deliveries in flight to one notifier per sender, well below HERALD_SENDER_CONCURRENCY so that one endpoint cannot take every slot; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's are put aside for a moment.",
     ),
     (
         "HERALD_SENDER_PREFETCH",
@@ -162,21 +203,30 @@ pub const VARS: &[(&str, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct Config {
     pub amqp_url: String,
+    pub amqp_ca_file: Option<PathBuf>,
     pub amqp_prefix: String,
     pub queue_type: QueueType,
     pub queue_expires: Option<Duration>,
     pub database_url: String,
     pub database_pool: usize,
     pub http_addr: SocketAddr,
+    pub http_timeout: Duration,
+    pub http_concurrency: usize,
     pub public_url: String,
     pub metrics_addr: SocketAddr,
     pub secret_key: Option<String>,
     pub secret_key_file: PathBuf,
+    pub bootstrap_token: Option<PlainToken>,
+    pub metrics_token: Option<PlainToken>,
+    pub ingest_rate: u32,
     pub flush_interval: Duration,
     pub flush_batch: i64,
+    pub retention: Duration,
     pub max_replays: i32,
     pub retry: RetryPolicy,
     pub delivery_timeout: Duration,
+    /// The outbound guard, with the destinations HERALD_OUTBOUND_ALLOW allows.
+    pub outbound_allow: Guard,
     pub sender_concurrency: usize,
     pub sender_per_notifier: usize,
     pub sender_prefetch: u16,
@@ -228,6 +278,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         self.parse::<Span>(name).map(Span::get)
     }
 
+    fn token(&self, name: &'static str) -> Result<Option<PlainToken>, ConfigError> {
+        let raw = self.raw(name);
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        PlainToken::given(&raw)
+            .map(Some)
+            .map_err(|message| ConfigError { name, message })
+    }
+
     fn optional_span(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
         if self.raw(name).is_empty() {
             return Ok(None);
@@ -253,18 +313,27 @@ impl Config {
         }
         let config = Config {
             amqp_url: r.raw("HERALD_AMQP_URL"),
+            amqp_ca_file: Some(r.raw("HERALD_AMQP_CA_FILE"))
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
             amqp_prefix: r.raw("HERALD_AMQP_PREFIX"),
             queue_type: r.parse("HERALD_QUEUE_TYPE")?,
             queue_expires: r.optional_span("HERALD_QUEUE_EXPIRES")?,
             database_url: r.raw("HERALD_DATABASE_URL"),
             database_pool: r.parse("HERALD_DATABASE_POOL")?,
             http_addr: r.parse("HERALD_HTTP_ADDR")?,
+            http_timeout: r.span("HERALD_HTTP_TIMEOUT")?,
+            http_concurrency: r.parse("HERALD_HTTP_CONCURRENCY")?,
             public_url: r.raw("HERALD_PUBLIC_URL"),
             metrics_addr: r.parse("HERALD_METRICS_ADDR")?,
             secret_key,
             secret_key_file: r.raw("HERALD_SECRET_KEY_FILE").into(),
+            bootstrap_token: r.token("HERALD_BOOTSTRAP_TOKEN")?,
+            metrics_token: r.token("HERALD_METRICS_TOKEN")?,
+            ingest_rate: r.parse("HERALD_INGEST_RATE")?,
             flush_interval: r.span("HERALD_FLUSH_INTERVAL")?,
             flush_batch: r.parse("HERALD_FLUSH_BATCH")?,
+            retention: r.span("HERALD_RETENTION")?,
             max_replays: r.parse("HERALD_MAX_REPLAYS")?,
             retry: RetryPolicy {
                 max_elapsed: r.span("HERALD_RETRY_MAX_ELAPSED")?,
@@ -273,6 +342,7 @@ impl Config {
                 max_delay: r.span("HERALD_RETRY_MAX_DELAY")?,
             },
             delivery_timeout: r.span("HERALD_DELIVERY_TIMEOUT")?,
+            outbound_allow: r.parse("HERALD_OUTBOUND_ALLOW")?,
             sender_concurrency: r.parse("HERALD_SENDER_CONCURRENCY")?,
             sender_per_notifier: r.parse("HERALD_SENDER_PER_NOTIFIER")?,
             sender_prefetch: r.parse("HERALD_SENDER_PREFETCH")?,
@@ -314,6 +384,7 @@ impl Config {
             ("HERALD_DATABASE_POOL", self.database_pool),
             ("HERALD_SENDER_CONCURRENCY", self.sender_concurrency),
             ("HERALD_SENDER_PER_NOTIFIER", self.sender_per_notifier),
+            ("HERALD_HTTP_CONCURRENCY", self.http_concurrency),
             ("HERALD_ROUTER_BATCH", self.router_batch),
             ("HERALD_ROUTER_CONSUMERS", self.router_consumers),
             ("HERALD_SENDER_PREFETCH", usize::from(self.sender_prefetch)),
@@ -331,11 +402,18 @@ impl Config {
                 });
             }
         }
-        if self.flush_interval.is_zero() {
-            return Err(ConfigError {
-                name: "HERALD_FLUSH_INTERVAL",
-                message: "must be longer than 0s".into(),
-            });
+        let nonzero = [
+            ("HERALD_FLUSH_INTERVAL", self.flush_interval),
+            ("HERALD_RETENTION", self.retention),
+            ("HERALD_HTTP_TIMEOUT", self.http_timeout),
+        ];
+        for (name, value) in nonzero {
+            if value.is_zero() {
+                return Err(ConfigError {
+                    name,
+                    message: "must be longer than 0s".into(),
+                });
+            }
         }
         if self.flush_batch < 1 {
             return Err(ConfigError {
@@ -387,6 +465,19 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     file.write_all(contents.as_bytes())
 }
 
+impl Config {
+    /// What `amqps://` connections trust beside the platform's roots.
+    pub fn amqp_tls(&self) -> Result<herald_queue::BrokerTls, ConfigError> {
+        let Some(path) = &self.amqp_ca_file else {
+            return Ok(herald_queue::BrokerTls::default());
+        };
+        herald_queue::BrokerTls::with_ca_file(path).map_err(|e| ConfigError {
+            name: "HERALD_AMQP_CA_FILE",
+            message: e.to_string(),
+        })
+    }
+}
+
 /// The variables as a Markdown table, for the README.
 pub fn markdown_table() -> String {
     let mut out = String::from("| variable | default | meaning |\n|---|---|---|\n");
@@ -423,6 +514,11 @@ mod tests {
         assert_eq!(c.flush_interval, Duration::from_secs(1800));
         assert_eq!(c.retry.max_elapsed, Duration::from_secs(120));
         assert_eq!(c.queue_type, QueueType::Classic);
+        assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
+        assert!(
+            c.sender_per_notifier * 4 <= c.sender_concurrency,
+            "one notifier gets well below every slot"
+        );
     }
 
     #[test]
@@ -430,16 +526,33 @@ mod tests {
         let cases = [
             ("HERALD_FLUSH_INTERVAL", "often"),
             ("HERALD_FLUSH_INTERVAL", "0s"),
+            ("HERALD_RETENTION", "0s"),
+            ("HERALD_RETENTION", "a month"),
+            ("HERALD_HTTP_TIMEOUT", "0s"),
+            ("HERALD_HTTP_CONCURRENCY", "0"),
             ("HERALD_HTTP_ADDR", "localhost"),
             ("HERALD_QUEUE_TYPE", "mirrored"),
             ("HERALD_SENDER_CONCURRENCY", "0"),
             ("HERALD_SECRET_KEY", "short"),
+            ("HERALD_BOOTSTRAP_TOKEN", "too-short"),
+            ("HERALD_INGEST_RATE", "-1"),
             ("HERALD_LOG_FORMAT", "xml"),
+            ("HERALD_OUTBOUND_ALLOW", "127.0.0.1,10.0.0.0/33"),
+            ("HERALD_OUTBOUND_ALLOW", "a host"),
         ];
         for (name, value) in cases {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_bad_allow_list_entry_is_named() {
+        let err = config(&[("HERALD_OUTBOUND_ALLOW", "::1, 10.0.0.0/33 ,mail.internal")])
+            .unwrap_err();
+        assert!(err.to_string().contains("`10.0.0.0/33`"), "{err}");
+        let ok = config(&[("HERALD_OUTBOUND_ALLOW", "127.0.0.1, ::1, fd00::/8, mail.internal")]);
+        assert!(ok.is_ok());
     }
 
     #[test]

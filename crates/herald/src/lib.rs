@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use herald_api::{AppState, Ops};
-use herald_flush::{Flusher, Scheduler};
+use herald_api::{AppState, IngestLimit, Ops, ServerBounds, TokenCache};
+use herald_channels::Outbound;
+use herald_flush::{Flusher, Retention, Scheduler};
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
 use herald_queue::{Broker, Publisher, Topology};
@@ -23,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::Config;
+
+/// The name under which `HERALD_BOOTSTRAP_TOKEN` is kept (and audited).
+pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 
 /// Which roles a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +104,13 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         herald_channels::KINDS,
     )
     .with_expiry(config.queue_expires);
-    let broker = Broker::start(&config.amqp_url, &roles.name(), topology, shutdown.clone());
+    let broker = Broker::start_tls(
+        &config.amqp_url,
+        config.amqp_tls()?,
+        &roles.name(),
+        topology,
+        shutdown.clone(),
+    );
     let publisher = Arc::new(Publisher::new(broker.clone(), config.publish_timeout));
     let flusher = Flusher::new(
         store.clone(),
@@ -109,6 +119,9 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         config.flush_batch,
     );
     let mut tasks = JoinSet::new();
+    // One guard and one set of HTTP clients per instance: tests run instances
+    // with different allow lists in one process.
+    let outbound = Outbound::new(config.outbound_allow.clone());
 
     if roles.router {
         let options = RouterOptions {
@@ -130,6 +143,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             max_replays: config.max_replays,
             shutdown_timeout: config.shutdown_timeout,
             public_url: config.public_url.clone(),
+            outbound: outbound.clone(),
         };
         let sender = Sender::new(
             store.clone(),
@@ -142,6 +156,8 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     }
     if roles.flush {
         tasks.spawn(flusher.clone().run(config.flush_interval, shutdown.clone()));
+        let retention = Retention::new(store.clone(), metrics.clone(), config.retention);
+        tasks.spawn(retention.run(shutdown.clone()));
     }
     // Retries and jobs put aside come back through the scheduler: every process
     // that sends or flushes runs one, so a sender alone still retries.
@@ -154,23 +170,39 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         broker: broker.clone(),
         store: store.clone(),
+        metrics_token: config.metrics_token.as_ref().map(|t| t.hash().into()),
     };
     let (app, bind) = if roles.api {
+        if let Some(token) = &config.bootstrap_token {
+            store
+                .ensure_bootstrap_token(BOOTSTRAP_TOKEN_NAME, token)
+                .await
+                .context("cannot keep HERALD_BOOTSTRAP_TOKEN")?;
+        }
         let state = AppState {
             ingest: Ingest::new(publisher.clone(), metrics.clone()).paced(),
             store,
             flusher,
             key,
-            http: herald_channels::http::client(),
+            outbound,
             ops,
             max_request_bytes: config.max_request_bytes,
             test_timeout: config.delivery_timeout,
             public_url: config.public_url.clone(),
+            tokens: TokenCache::default(),
+            ingest_limit: IngestLimit::new(config.ingest_rate),
         };
         (herald_api::router(Arc::new(state)), config.http_addr)
     } else {
         (herald_api::router_for_ops(ops), config.metrics_addr)
     };
+    let app = herald_api::bounded(
+        app,
+        ServerBounds {
+            request_timeout: config.http_timeout,
+            max_concurrent: config.http_concurrency,
+        },
+    );
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;

@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use herald::{Config, Roles};
 use herald_ingest::{Client, NewEvent};
-use herald_model::{Category, Severity};
+use herald_model::{Category, PlainToken, Role, Severity, Span, TokenSpec};
+use herald_store::{NewAudit, Store};
 use tracing_subscriber::EnvFilter;
 
 // Every delivery allocates and frees many small buffers across threads; the
@@ -45,8 +46,30 @@ enum Command {
     Emit(Box<EmitArgs>),
     /// Prints a new secret key for HERALD_SECRET_KEY.
     Keygen,
+    /// API tokens, straight in the database (to make the first one).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Prints every environment variable Herald reads, as a Markdown table.
     Env,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Makes a token and prints it; it is shown this once and stored hashed.
+    Create {
+        /// admin, publisher or viewer.
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+        /// How long it works, e.g. `90d`; forever when absent.
+        #[arg(long)]
+        expires_in: Option<Span>,
+    },
+    /// Lists the tokens (never the tokens themselves).
+    List,
+    /// Revokes the token with this name.
+    Revoke { name: String },
 }
 
 #[derive(Args)]
@@ -122,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Emit(args) => return emit(&config, *args).await,
+        Command::Token(command) => return token(&config, command).await,
         Command::Keygen => {
             println!("{}", herald_model::SecretKey::generate_base64());
             return Ok(());
@@ -179,8 +203,13 @@ fn redact(url: &str) -> String {
 }
 
 async fn emit(config: &Config, args: EmitArgs) -> anyhow::Result<()> {
-    let client =
-        Client::connect_with(&config.amqp_url, &config.amqp_prefix, config.queue_type).await?;
+    let client = Client::connect_tls(
+        &config.amqp_url,
+        config.amqp_tls()?,
+        &config.amqp_prefix,
+        config.queue_type,
+    )
+    .await?;
     if let Some(path) = &args.json {
         let mut bytes = Vec::new();
         if path == "-" {
@@ -229,6 +258,62 @@ async fn emit(config: &Config, args: EmitArgs) -> anyhow::Result<()> {
     }
     let id = client.emit(event.resolved(args.resolved)).await?;
     println!("{id}");
+    Ok(())
+}
+
+/// Who the audit trail names for changes made with this command line.
+const CLI_ACTOR: &str = "herald";
+
+async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, 1).await?;
+    let (action, record, plain) = match command {
+        TokenCommand::Create {
+            role,
+            name,
+            expires_in,
+        } => {
+            let now = time_now();
+            let spec = TokenSpec {
+                name,
+                role,
+                expires_at: expires_in.map(|span| now + span.get()),
+            };
+            spec.validate(now)?;
+            let plain = PlainToken::generate();
+            let record = store.create_token(&spec, &plain).await?;
+            ("create", record, Some(plain))
+        }
+        TokenCommand::List => {
+            for t in store.list_tokens().await? {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(at)) if at <= time_now() => "expired",
+                    _ => "active",
+                };
+                println!("{}\t{}\t{}\t{}…\t{state}", t.id, t.name, t.role, t.hint);
+            }
+            return Ok(());
+        }
+        TokenCommand::Revoke { name } => {
+            let Some(found) = store.live_token_named(&name).await? else {
+                bail!("no token named `{name}` is active");
+            };
+            ("revoke", store.revoke_token(found.id).await?, None)
+        }
+    };
+    store
+        .record_audit(&NewAudit {
+            actor: CLI_ACTOR,
+            action,
+            object: "token",
+            object_id: Some(&record.id.to_string()),
+            detail: serde_json::json!({"name": record.name, "role": record.role}),
+        })
+        .await?;
+    match plain {
+        Some(plain) => println!("{}", plain.expose()),
+        None => println!("revoked {}", record.name),
+    }
     Ok(())
 }
 

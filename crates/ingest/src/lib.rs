@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use herald_metrics::Metrics;
 use herald_model::{Category, Event, EventError, Severity};
-use herald_queue::{Broker, Depths, Publisher, QueueError, QueueType, Topology};
+use herald_queue::{Broker, BrokerTls, Depths, Publisher, QueueError, QueueType, Topology};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -209,9 +209,19 @@ impl Client {
         prefix: &str,
         queue_type: QueueType,
     ) -> Result<Client, IngestError> {
+        Client::connect_tls(amqp_url, BrokerTls::default(), prefix, queue_type).await
+    }
+
+    /// As [`Client::connect_with`], trusting `tls` too on an `amqps://` URL.
+    pub async fn connect_tls(
+        amqp_url: &str,
+        tls: BrokerTls,
+        prefix: &str,
+        queue_type: QueueType,
+    ) -> Result<Client, IngestError> {
         let shutdown = CancellationToken::new();
         let topology = Topology::for_publisher(prefix, queue_type);
-        let broker = Broker::start(amqp_url, "herald-client", topology, shutdown.clone());
+        let broker = Broker::start_tls(amqp_url, tls, "herald-client", topology, shutdown.clone());
         let wait = Duration::from_secs(10);
         if !broker.wait_connected(wait).await {
             shutdown.cancel();

@@ -31,6 +31,11 @@ pub struct Metrics {
     pub render_errors: IntCounterVec,
     /// Conditions that errored and were ignored (the rule selected the event).
     pub condition_errors: IntCounter,
+    /// Events whose id had been recorded with other content; the first copy
+    /// was kept, this one dropped.
+    pub event_id_conflicts: IntCounter,
+    /// Events (with their notifications) deleted past the retention period.
+    pub retention_deleted: IntCounter,
     /// Failures in the error table by status (`pending`, `replaying`, `dead`).
     pub failures: IntGaugeVec,
     /// Failures queued again, by who asked (`scheduler`, `api`).
@@ -92,6 +97,14 @@ impl Metrics {
             "herald_condition_errors_total",
             "Rule conditions that failed or were not true or false; their rules selected the event anyway.",
         );
+        let event_id_conflicts = single(
+            "herald_event_id_conflicts_total",
+            "Events whose id had been recorded with other content; the first copy was kept, this one dropped.",
+        );
+        let retention_deleted = single(
+            "herald_retention_deleted_total",
+            "Events deleted, with their notifications, past the retention period (HERALD_RETENTION).",
+        );
         let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
             .expect("valid metric");
         registry
@@ -137,6 +150,8 @@ impl Metrics {
                 &["channel"],
             ),
             condition_errors,
+            event_id_conflicts,
+            retention_deleted,
             failures,
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,

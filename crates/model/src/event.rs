@@ -14,6 +14,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{FieldError, from_slice};
+use crate::limits::{
+    MAX_EVENTS_PER_REQUEST, MAX_SHORT_TEXT_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, check_chars,
+    check_labels,
+};
 use crate::scope::Scope;
 
 /// The largest event Herald accepts, in bytes of JSON.
@@ -22,14 +26,34 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// The kinds a `job` event may have; other categories take any kind.
 pub const JOB_KINDS: [&str; 5] = ["started", "running", "succeeded", "failed", "aborted"];
 
-const MAX_SOURCE_CHARS: usize = 256;
-
 macro_rules! closed_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
+
+        // By hand rather than derived: serde_json reads a derived enum given a
+        // number, `true` or `null` as broken JSON, which named the whole body
+        // instead of this field and did not say what it takes.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a {} (one of {})", $what, [$($text),+].join(", "))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        match v {
+                            $($text => Ok($name::$variant),)+
+                            other => Err(E::unknown_variant(other, &[$($text),+])),
+                        }
+                    }
+                }
+                d.deserialize_str(Visitor)
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -106,6 +130,16 @@ impl Event {
     /// The AMQP routing key of the event on the events exchange.
     pub fn routing_key(&self) -> String {
         format!("{}.{}", self.category, self.severity)
+    }
+
+    /// Whether `other` is this event again, as a publisher's retry sends it:
+    /// equal but for `occurred_at`, which an event published without one
+    /// gets anew on every try.
+    pub fn same_content(&self, other: &Event) -> bool {
+        Event {
+            occurred_at: other.occurred_at,
+            ..self.clone()
+        } == *other
     }
 }
 
@@ -228,6 +262,16 @@ pub fn event_bodies(bytes: &[u8]) -> Result<Vec<&[u8]>, EventError> {
     if raw.is_empty() {
         return Err(FieldError::new("", "expected at least one event").into());
     }
+    if raw.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(FieldError::new(
+            "",
+            format!(
+                "{} events; at most {MAX_EVENTS_PER_REQUEST} are accepted at once",
+                raw.len()
+            ),
+        )
+        .into());
+    }
     Ok(raw.iter().map(|r| r.get().as_bytes()).collect())
 }
 
@@ -237,13 +281,14 @@ impl EventInput {
         if source.is_empty() {
             return Err(FieldError::new("source", "must not be empty"));
         }
-        if source.chars().count() > MAX_SOURCE_CHARS {
-            return Err(FieldError::new(
-                "source",
-                format!("must be at most {MAX_SOURCE_CHARS} characters"),
-            ));
-        }
+        check_chars("source", &source, MAX_SHORT_TEXT_CHARS)?;
         let kind = self.kind.trim().to_owned();
+        check_chars("kind", &kind, MAX_SHORT_TEXT_CHARS)?;
+        check_chars("title", &self.title, MAX_TITLE_CHARS)?;
+        check_labels("labels", self.labels.iter())?;
+        if let Some(key) = &self.dedup_key {
+            check_chars("dedup_key", key, MAX_SHORT_TEXT_CHARS)?;
+        }
         if self.category == Category::Job && !JOB_KINDS.contains(&kind.as_str()) {
             return Err(FieldError::new(
                 "kind",
@@ -255,6 +300,7 @@ impl EventInput {
         }
         let scope = Scope::parse(&self.scope).map_err(|m| FieldError::new("scope", m))?;
         if let Some(url) = &self.url {
+            check_chars("url", url, MAX_URL_CHARS)?;
             url::Url::parse(url).map_err(|e| FieldError::new("url", format!("{e}: `{url}`")))?;
         }
         let title = match self.title.trim() {
@@ -372,6 +418,32 @@ mod tests {
                 json!({"source": "ci", "category": "system", "url": "not a url"}),
                 "url",
             ),
+            (json!({"source": "ci", "category": 3}), "category"),
+            (json!({"source": "ci", "category": null}), "category"),
+            (
+                json!({"source": "ci", "category": "system", "severity": 3}),
+                "severity",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "severity": true}),
+                "severity",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "kind": "k".repeat(257)}),
+                "kind",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "title": "t".repeat(1025)}),
+                "title",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "dedup_key": "d".repeat(257)}),
+                "dedup_key",
+            ),
+            (
+                json!({"source": "ci", "category": "system", "scope": "a/".repeat(17)}),
+                "scope",
+            ),
         ];
         for (input, field) in cases {
             let err = parse(input.clone()).expect_err(&input.to_string());
@@ -384,6 +456,24 @@ mod tests {
         let err =
             parse(json!({"source": "ci", "category": "system", "severity": "high"})).unwrap_err();
         assert!(err.message.contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_for_an_enum_lists_the_valid_values() {
+        let err = parse(json!({"source": "ci", "category": "system", "severity": 3})).unwrap_err();
+        assert!(err.message.contains("critical, warning, info"), "{err}");
+        assert!(!err.message.contains("JSON"), "{err}");
+        let err = parse(json!({"source": "ci", "category": null})).unwrap_err();
+        assert!(err.message.contains("system, configuration, job"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_is_refused_before_its_events_are_read() {
+        let one = json!({"source": "ci", "category": "system"});
+        let body = json!(vec![one; crate::limits::MAX_EVENTS_PER_REQUEST + 1]).to_string();
+        let err = parse_events(body.as_bytes(), now()).unwrap_err();
+        assert_eq!(err.field_error().field, "");
+        assert!(err.to_string().contains("at most 1000"), "{err}");
     }
 
     #[test]
@@ -423,6 +513,17 @@ mod tests {
         for body in [&b"{"[..], b"", b"null", b"42", b"\xff\xfe"] {
             assert!(parse_events(body, now()).is_err());
         }
+    }
+
+    #[test]
+    fn a_retried_event_has_the_same_content_and_a_reused_id_does_not() {
+        let id = Uuid::now_v7();
+        let first = parse(json!({"id": id, "source": "ci", "category": "system"})).unwrap();
+        let mut retried = first.clone();
+        retried.occurred_at += time::Duration::seconds(5);
+        assert!(first.same_content(&retried));
+        let reused = parse(json!({"id": id, "source": "billing", "category": "system"})).unwrap();
+        assert!(!first.same_content(&reused));
     }
 
     #[test]

@@ -6,15 +6,18 @@
 //! secrets. No I/O happens in this crate, so every other crate can depend on it and
 //! its behaviour is tested with plain tables of inputs and outputs.
 
+pub mod access;
 mod error;
 mod event;
 mod job;
+pub mod limits;
 mod records;
 mod rule;
 mod scope;
 pub mod secret;
 mod span;
 
+pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
 pub use error::{FieldError, from_value};
 pub use event::{
     Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies, parse_event,

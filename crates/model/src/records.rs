@@ -6,10 +6,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{FieldError, from_value};
+use crate::limits::{MAX_CONFIG_BYTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, check_chars};
 
 /// `as_str` and `FromStr` for a status enum stored as text.
 macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($name:ident, $what:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $name {
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
@@ -22,7 +23,7 @@ macro_rules! text_enum {
                 match s {
                     $($text => Ok($name::$variant),)+
                     other => Err(format!(
-                        concat!("unknown ", stringify!($name), " `{}`, expected one of {}"),
+                        concat!("unknown ", $what, " `{}`, expected one of {}"),
                         other,
                         [$($text),+].join(", ")
                     )),
@@ -50,6 +51,15 @@ impl NotifierSpec {
         spec.name = spec.name.trim().to_owned();
         if spec.name.is_empty() {
             return Err(FieldError::new("name", "must not be empty"));
+        }
+        check_chars("name", &spec.name, MAX_NAME_CHARS)?;
+        check_chars("description", &spec.description, MAX_DESCRIPTION_CHARS)?;
+        let config_bytes = spec.config.to_string().len();
+        if config_bytes > MAX_CONFIG_BYTES {
+            return Err(FieldError::new(
+                "config",
+                format!("is {config_bytes} bytes of JSON; at most {MAX_CONFIG_BYTES} are accepted"),
+            ));
         }
         Ok(spec)
     }
@@ -79,7 +89,7 @@ pub enum NotificationStatus {
     Failed,
 }
 
-text_enum!(NotificationStatus {
+text_enum!(NotificationStatus, "notification status" {
     Pending = "pending",
     Sent = "sent",
     Failed = "failed",
@@ -144,7 +154,7 @@ pub enum FailureStatus {
     Discarded,
 }
 
-text_enum!(FailureStatus {
+text_enum!(FailureStatus, "failure status" {
     Pending = "pending",
     Replaying = "replaying",
     Resolved = "resolved",
@@ -159,7 +169,7 @@ pub enum ReplayedBy {
     Api,
 }
 
-text_enum!(ReplayedBy {
+text_enum!(ReplayedBy, "replayer" {
     Scheduler = "scheduler",
     Api = "api",
 });
@@ -201,4 +211,44 @@ pub struct Failure {
     pub last_failed_at: OffsetDateTime,
     pub errors: Vec<FailureEntry>,
     pub replays: Vec<ReplayEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn notifier_names_descriptions_and_configs_are_bounded() {
+        let cases = [
+            (
+                json!({"name": "n".repeat(201), "kind": "webhook", "config": {}}),
+                "name",
+            ),
+            (
+                json!({"name": "n", "description": "d".repeat(2001), "kind": "webhook", "config": {}}),
+                "description",
+            ),
+            (
+                json!({"name": "n", "kind": "webhook", "config": {"x": "x".repeat(MAX_CONFIG_BYTES)}}),
+                "config",
+            ),
+        ];
+        for (input, field) in cases {
+            let err = NotifierSpec::from_json(input).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_status_is_named_in_the_apis_words() {
+        let err = "done".parse::<NotificationStatus>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown notification status `done`, expected one of pending, sent, failed"
+        );
+        let err = "open".parse::<FailureStatus>().unwrap_err();
+        assert!(err.starts_with("unknown failure status `open`"), "{err}");
+    }
 }

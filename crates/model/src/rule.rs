@@ -18,6 +18,10 @@ use uuid::Uuid;
 
 use crate::error::{FieldError, from_value};
 use crate::event::{Category, Event, Severity};
+use crate::limits::{
+    MAX_CONDITION_CHARS, MAX_NAME_CHARS, MAX_RULE_KINDS, MAX_RULE_NOTIFIERS, MAX_SHORT_TEXT_CHARS,
+    MAX_TEMPLATE_CHARS, check_chars, check_count, check_labels,
+};
 use crate::scope::Scope;
 
 /// What an administrator writes. Empty lists match anything; `scope` matches its
@@ -72,16 +76,26 @@ impl RuleSpec {
         if spec.name.is_empty() {
             return Err(FieldError::new("name", "must not be empty"));
         }
+        check_chars("name", &spec.name, MAX_NAME_CHARS)?;
         // A scope given over the API is untrusted text: normalise and check it.
         spec.scope = Scope::parse(spec.scope.as_str()).map_err(|m| FieldError::new("scope", m))?;
-        if spec.notifiers.is_empty() {
+        // A disabled rule may name none: it is how a rule whose notifiers are
+        // all gone is kept, edited and switched off.
+        if spec.notifiers.is_empty() && spec.enabled {
             return Err(FieldError::new(
                 "notifiers",
-                "must list at least one notifier id",
+                "must list at least one notifier id (a disabled rule may list none)",
             ));
         }
         spec.notifiers.dedup();
+        check_count("notifiers", spec.notifiers.len(), MAX_RULE_NOTIFIERS)?;
+        check_count("kinds", spec.kinds.len(), MAX_RULE_KINDS)?;
+        for (i, kind) in spec.kinds.iter().enumerate() {
+            check_chars(&format!("kinds[{i}]"), kind, MAX_SHORT_TEXT_CHARS)?;
+        }
+        check_labels("labels", spec.labels.iter())?;
         if let Some(condition) = &spec.condition {
+            check_chars("condition", condition, MAX_CONDITION_CHARS)?;
             if condition.trim().is_empty() {
                 spec.condition = None;
             } else {
@@ -90,6 +104,7 @@ impl RuleSpec {
             }
         }
         for (part, source) in &spec.templates {
+            check_chars(&format!("templates.{part}"), source, MAX_TEMPLATE_CHARS)?;
             check_template(part, source)
                 .map_err(|e| FieldError::new(format!("templates.{part}"), e.message))?;
         }
@@ -383,6 +398,19 @@ mod tests {
             (json!({"name": " ", "notifiers": n}), "name"),
             (json!({"name": "r"}), "notifiers"),
             (json!({"name": "r", "notifiers": []}), "notifiers"),
+            (json!({"name": "r".repeat(201), "notifiers": n}), "name"),
+            (
+                json!({"name": "r", "notifiers": n, "kinds": ["k".repeat(257)]}),
+                "kinds[0]",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "condition": "x".repeat(4097)}),
+                "condition",
+            ),
+            (
+                json!({"name": "r", "notifiers": n, "scope": "s".repeat(513)}),
+                "scope",
+            ),
             (json!({"name": "r", "notifiers": ["x"]}), "notifiers[0]"),
             (
                 json!({"name": "r", "notifiers": n, "categories": ["jobs"]}),
@@ -417,6 +445,12 @@ mod tests {
             let err = RuleSpec::from_json(input.clone()).expect_err(&input.to_string());
             assert_eq!(err.field, field, "{input} gave {err}");
         }
+    }
+
+    #[test]
+    fn a_disabled_rule_may_name_no_notifier() {
+        let spec = RuleSpec::from_json(json!({"name": "r", "enabled": false, "notifiers": []}));
+        assert!(spec.unwrap().notifiers.is_empty());
     }
 
     #[test]

@@ -2,6 +2,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{MAX_SCOPE_BYTES, MAX_SCOPE_SEGMENTS};
+
 /// A slash path such as `acme/web/deploy-app`: organisation, project, template.
 /// A rule scoped to a path applies to that path and everything below it, which is
 /// how a rule on an organisation is inherited by its projects.
@@ -10,12 +12,25 @@ use serde::{Deserialize, Serialize};
 pub struct Scope(String);
 
 impl Scope {
-    /// Normalises leading and trailing slashes away; rejects empty segments and
-    /// control characters. The empty scope is the root and contains everything.
+    /// Normalises leading and trailing slashes away; rejects empty segments,
+    /// control characters, and scopes over [`MAX_SCOPE_BYTES`] or
+    /// [`MAX_SCOPE_SEGMENTS`]. The empty scope is the root and contains everything.
     pub fn parse(s: &str) -> Result<Scope, String> {
         let trimmed = s.trim().trim_matches('/');
         if trimmed.is_empty() {
             return Ok(Scope::default());
+        }
+        if trimmed.len() > MAX_SCOPE_BYTES {
+            return Err(format!(
+                "is {} bytes; a scope is at most {MAX_SCOPE_BYTES} bytes",
+                trimmed.len()
+            ));
+        }
+        let segments = trimmed.split('/').count();
+        if segments > MAX_SCOPE_SEGMENTS {
+            return Err(format!(
+                "has {segments} segments; a scope has at most {MAX_SCOPE_SEGMENTS}"
+            ));
         }
         if trimmed.split('/').any(|seg| seg.trim().is_empty()) {
             return Err(format!("`{s}` has an empty segment"));
@@ -95,6 +110,16 @@ mod tests {
         assert!(Scope::parse("acme//web").is_err());
         assert!(Scope::parse("acme/ /web").is_err());
         assert!(Scope::parse("acme/\u{7}").is_err());
+    }
+
+    #[test]
+    fn scopes_are_bounded_in_bytes_and_segments() {
+        let deepest = vec!["a"; MAX_SCOPE_SEGMENTS].join("/");
+        assert!(Scope::parse(&deepest).is_ok());
+        assert!(Scope::parse(&format!("{deepest}/a")).is_err());
+        assert!(Scope::parse(&"a".repeat(MAX_SCOPE_BYTES)).is_ok());
+        let err = Scope::parse(&"a".repeat(MAX_SCOPE_BYTES + 1)).unwrap_err();
+        assert!(err.contains("512 bytes"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! One AMQP connection per process, kept alive by a supervisor task.
+//!
+//! `amqps://` URLs connect over rustls and check the broker's certificate
+//! against the platform's trust store, and against a private CA's
+//! certificates when given ([`BrokerTls`]).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
+use lapin::tcp::OwnedTLSConfig;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -25,15 +31,46 @@ pub struct Broker {
     current: watch::Receiver<Current>,
 }
 
+/// What an `amqps://` connection trusts beside the platform's roots.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerTls {
+    ca_pem: Option<String>,
+}
+
+impl BrokerTls {
+    /// Also trusts the certificates in the PEM file at `path`: the CA of a
+    /// broker whose certificate no public authority signed.
+    pub fn with_ca_file(path: &Path) -> Result<BrokerTls, QueueError> {
+        let failed = |why: String| QueueError::Tls(format!("CA file `{}`: {why}", path.display()));
+        let pem = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(failed("holds no PEM certificate".into()));
+        }
+        Ok(BrokerTls { ca_pem: Some(pem) })
+    }
+}
+
 impl Broker {
     /// Starts connecting in the background and returns at once. The supervisor
     /// reconnects with capped exponential backoff for as long as `shutdown` is not
     /// cancelled, and declares the topology on every new connection.
     pub fn start(url: &str, name: &str, topology: Topology, shutdown: CancellationToken) -> Broker {
+        Broker::start_tls(url, BrokerTls::default(), name, topology, shutdown)
+    }
+
+    /// As [`Broker::start`], trusting `tls` too on an `amqps://` URL.
+    pub fn start_tls(
+        url: &str,
+        tls: BrokerTls,
+        name: &str,
+        topology: Topology,
+        shutdown: CancellationToken,
+    ) -> Broker {
         let (tx, rx) = watch::channel(None);
         let topology = Arc::new(topology);
         tokio::spawn(supervise(
             url.to_owned(),
+            tls,
             name.to_owned(),
             topology.clone(),
             tx,
@@ -90,6 +127,7 @@ impl Broker {
 
 async fn supervise(
     url: String,
+    tls: BrokerTls,
     name: String,
     topology: Arc<Topology>,
     current: watch::Sender<Current>,
@@ -104,7 +142,7 @@ async fn supervise(
     let mut backoff = policy.build();
     let shown = redact_url(&url);
     while !shutdown.is_cancelled() {
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &name, &topology));
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &tls, &name, &topology));
         match attempt
             .await
             .unwrap_or(Err(QueueError::Timeout(CONNECT_TIMEOUT)))
@@ -134,9 +172,19 @@ async fn supervise(
     }
 }
 
-async fn connect(url: &str, name: &str, topology: &Topology) -> Result<Connection, QueueError> {
+async fn connect(
+    url: &str,
+    tls: &BrokerTls,
+    name: &str,
+    topology: &Topology,
+) -> Result<Connection, QueueError> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    let conn = Connection::connect(url, props)
+    let runtime = lapin::runtime::default_runtime().map_err(QueueError::amqp("runtime"))?;
+    let config = OwnedTLSConfig {
+        identity: None,
+        cert_chain: tls.ca_pem.clone(),
+    };
+    let conn = Connection::connect_with_config(url, props, config, runtime)
         .await
         .map_err(QueueError::amqp("connection.open"))?;
     if topology.already_declared(&conn).await {

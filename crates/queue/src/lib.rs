@@ -20,7 +20,7 @@ mod topology;
 use std::future::Future;
 use std::time::Duration;
 
-pub use broker::{Broker, redact_url};
+pub use broker::{Broker, BrokerTls, redact_url};
 pub use consumer::{Delivery, Subscription};
 pub use depth::{Depth, Depths};
 pub use publisher::{Outgoing, Publisher};
@@ -49,6 +49,9 @@ pub enum QueueError {
         exchange: String,
         routing_key: String,
     },
+    /// The TLS settings cannot be used (a CA file that is missing or empty).
+    #[error("broker TLS: {0}")]
+    Tls(String),
     #[error("AMQP {op} failed: {source}")]
     Amqp {
         op: &'static str,

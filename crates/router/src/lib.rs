@@ -250,6 +250,7 @@ impl Router {
             self.fed.insert(topology.delivery_queue(&job.routing_key));
         }
         self.count(&events, &recorded);
+        self.count_id_conflicts(&events, &recorded);
         debug!(
             events = events.len(),
             jobs = recorded.enqueue.len(),
@@ -390,6 +391,25 @@ impl Router {
                 .notifications_created
                 .with_label_values(&[&job.kind])
                 .inc();
+        }
+    }
+
+    /// Reports each event whose id was recorded before with other content:
+    /// the first copy stays (the id is the idempotency key), but a publisher
+    /// reusing ids would otherwise lose events without a trace.
+    fn count_id_conflicts(&self, events: &[(usize, Event)], recorded: &Recorded) {
+        for (_, event) in events {
+            if let Some(stored) = recorded.stored.get(&event.id)
+                && !stored.same_content(event)
+            {
+                warn!(
+                    event = %event.id,
+                    stored_source = %stored.source,
+                    new_source = %event.source,
+                    "event id reused with different content; the first copy is kept, this one dropped"
+                );
+                self.metrics.event_id_conflicts.inc();
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use herald_channels::{
     Delivery as Target, DeliveryError, NotifierConfig, RuleTemplates, SendContext, TargetLog,
 };
-use herald_model::{DeliveryJob, Span};
+use herald_model::DeliveryJob;
 use herald_store::{Claim, Claimed, LeaseRequest, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
@@ -98,7 +98,7 @@ impl Worker {
         // Identifies this delivery's lease: another copy of the job, even in this
         // process, cannot take it while it runs.
         let token = Uuid::now_v7();
-        let lease = self.options.timeout + LEASE_MARGIN;
+        let lease = self.options.timeout.saturating_add(LEASE_MARGIN);
         let held = Lease { token, job };
         match self.claim(job.notification_id, token, lease).await {
             Ok(Claim::Claimed(claimed)) => {
@@ -178,18 +178,13 @@ impl Worker {
         let policy = RetryPolicy {
             max_elapsed: config
                 .options
-                .max_elapsed
-                .map_or(self.options.retry.max_elapsed, Span::get),
+                .max_elapsed_or(self.options.retry.max_elapsed),
             max_attempts: config
                 .options
-                .max_attempts
-                .unwrap_or(self.options.retry.max_attempts),
+                .max_attempts_or(self.options.retry.max_attempts),
             ..self.options.retry
         };
-        let timeout = config
-            .options
-            .timeout
-            .map_or(self.options.timeout, Span::get);
+        let timeout = config.options.timeout_or(self.options.timeout);
         let message = Message {
             notifier: &claimed.notifier_name,
             attempt: made,
@@ -279,7 +274,11 @@ impl Worker {
     ) -> Result<(), AttemptError> {
         if timeout > self.options.timeout {
             match self
-                .claim(held.job.notification_id, held.token, timeout + LEASE_MARGIN)
+                .claim(
+                    held.job.notification_id,
+                    held.token,
+                    timeout.saturating_add(LEASE_MARGIN),
+                )
                 .await
             {
                 Ok(Claim::Claimed(_)) => {}
@@ -288,7 +287,7 @@ impl Worker {
             }
         }
         let cx = SendContext {
-            http: &self.http,
+            outbound: &self.options.outbound,
             timeout,
             targets,
         };
@@ -301,7 +300,7 @@ impl Worker {
             public_url: &self.options.public_url,
         };
         let started = Instant::now();
-        let guard = timeout + Duration::from_secs(1);
+        let guard = timeout.saturating_add(Duration::from_secs(1));
         let result = tokio::time::timeout(guard, config.deliver(&target, &cx))
             .await
             .unwrap_or_else(|_| {

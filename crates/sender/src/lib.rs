@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_channels::NotifierConfig;
+use herald_channels::{Guard, NotifierConfig, Outbound};
 use herald_metrics::Metrics;
 use herald_model::{DeliveryJob, SecretKey};
 use herald_queue::{Publisher, Subscription};
@@ -73,19 +73,22 @@ pub struct SenderOptions {
     pub shutdown_timeout: Duration,
     /// Herald's public base URL, `herald.url` to templates.
     pub public_url: String,
+    /// Where deliveries may connect, and the HTTP clients that check it.
+    pub outbound: Outbound,
 }
 
 impl Default for SenderOptions {
     fn default() -> Self {
         SenderOptions {
             concurrency: 256,
-            per_notifier: 128,
+            per_notifier: 32,
             prefetch: 256,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             max_replays: 10,
             shutdown_timeout: Duration::from_secs(30),
             public_url: String::new(),
+            outbound: Outbound::new(Guard::default()),
         }
     }
 }
@@ -106,7 +109,6 @@ struct Worker {
     store: Store,
     publisher: Arc<Publisher>,
     key: Arc<SecretKey>,
-    http: reqwest::Client,
     metrics: Arc<Metrics>,
     options: SenderOptions,
     in_flight: Arc<InFlight>,
@@ -169,7 +171,6 @@ impl Sender {
             store,
             publisher,
             key,
-            http: herald_channels::http::client(),
             metrics,
             in_flight: InFlight::new(options.per_notifier),
             options,

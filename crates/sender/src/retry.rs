@@ -1,5 +1,6 @@
 //! The retry schedule: exponential backoff with jitter (backon), never sooner
-//! than a `Retry-After`, stopped by a wall-clock budget or an attempt count.
+//! than a `Retry-After` (held to the budget left), stopped by a wall-clock
+//! budget or an attempt count.
 //!
 //! It only answers "how long until the next attempt, if any": a sender does
 //! not wait in-process between attempts. The notification is put aside in the
@@ -52,9 +53,12 @@ impl RetryPolicy {
             .with_max_times(self.max_attempts as usize)
             .build()
             .nth(made.saturating_sub(1) as usize)?;
-        let wait = backoff.max(retry_after.unwrap_or_default());
-        let begins = elapsed.checked_add(wait)?;
-        (begins <= self.max_elapsed).then_some(wait)
+        let remaining = self.max_elapsed.saturating_sub(elapsed);
+        // An endpoint asking for more than the budget has left (an hour, or
+        // 18446744073709551615 seconds) gets one last attempt when the budget
+        // ends, not a wait past it; after that the error table takes over.
+        let wait = backoff.max(retry_after.unwrap_or_default().min(remaining));
+        (wait <= remaining).then_some(wait)
     }
 }
 
@@ -86,15 +90,24 @@ mod tests {
 
     #[test]
     fn schedule_table() {
-        let cases: [Case; 8] = [
+        let cases: [Case; 10] = [
             (policy(60, 10), 1, S(0), None, Some((MS(100), MS(200)))),
             (policy(60, 10), 3, S(1), None, Some((MS(400), MS(800)))),
             (policy(60, 10), 9, S(1), None, Some((S(5), S(10)))),
             (policy(60, 10), 1, S(0), Some(S(2)), Some((S(2), S(2)))),
             (policy(60, 3), 3, S(0), None, None),
-            (policy(5, 10), 1, S(0), Some(S(60)), None),
+            // A Retry-After past the budget: one last attempt as it ends.
+            (policy(5, 10), 1, S(0), Some(S(60)), Some((S(5), S(5)))),
+            (policy(5, 10), 1, S(2), Some(S(60)), Some((S(3), S(3)))),
             (policy(10, 10), 1, S(10), None, None),
-            (policy(60, 10), 1, S(0), Some(Duration::MAX), None),
+            (policy(10, 10), 1, S(10), Some(S(60)), None),
+            (
+                policy(60, 10),
+                1,
+                S(0),
+                Some(S(u64::MAX)),
+                Some((S(60), S(60))),
+            ),
         ];
         for (i, (policy, made, elapsed, after, want)) in cases.into_iter().enumerate() {
             let got = policy.next_wait(made, elapsed, after);

@@ -226,9 +226,15 @@ const CLAIM: &str = concat!(
      FROM u LEFT JOIN notifiers f ON f.id = u.notifier_id"
 );
 
+/// A wait or a lease as seconds for SQL, held to [`LONGEST_WAIT`].
 fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+    d.min(LONGEST_WAIT).as_secs_f64()
 }
+
+/// The longest wait or lease written. Callers bound theirs far lower; this
+/// keeps one unchecked duration from overflowing `now() + interval` and
+/// failing every lease in its batch statement.
+const LONGEST_WAIT: Duration = Duration::from_secs(7 * 86_400);
 
 impl Store {
     /// Leases pending notifications, each to the holder of its token for its

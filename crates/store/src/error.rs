@@ -15,6 +15,12 @@ pub enum StoreError {
         field: &'static str,
         message: String,
     },
+    /// Rules (id, name) still send to the notifier being deleted.
+    #[error("notifier {notifier} is used by rules {}; remove it from them, or delete them, first", in_use_list(.rules))]
+    InUse {
+        notifier: Uuid,
+        rules: Vec<(Uuid, String)>,
+    },
     /// The input names something that does not exist.
     #[error("{field}: {message}")]
     UnknownReference {
@@ -23,6 +29,10 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Config(String),
+    /// TLS refused the database server (its certificate, its name): trying
+    /// again will not help.
+    #[error("TLS to the database failed: {0}")]
+    Tls(String),
     #[error("migrating the database failed: {0}")]
     Migration(String),
     #[error("database query `{op}` failed: {source}")]
@@ -76,6 +86,9 @@ impl StoreError {
     }
 
     pub(crate) fn connect(source: tokio_postgres::Error) -> StoreError {
+        if crate::tls::refused(&source) {
+            return StoreError::Tls(error_chain(&source));
+        }
         StoreError::Unavailable(source.to_string())
     }
 
@@ -103,6 +116,14 @@ impl StoreError {
     }
 }
 
+fn in_use_list(rules: &[(Uuid, String)]) -> String {
+    let named: Vec<String> = rules
+        .iter()
+        .map(|(id, name)| format!("`{name}` ({id})"))
+        .collect();
+    named.join(", ")
+}
+
 /// Errors that mean "the server went away", not "the statement was wrong".
 /// Without a SQL state, only a closed connection or an I/O error counts: a
 /// parameter that cannot be encoded is a bug to report, not an outage to wait
@@ -120,6 +141,21 @@ fn lost_connection(e: &tokio_postgres::Error) -> bool {
                 .contains(code)
         }
     }
+}
+
+/// An error and its causes, `: `-separated: rustls's reason sits below an
+/// I/O error that does not show it.
+fn error_chain(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = inner.source();
+    }
+    text
 }
 
 fn io_error(e: &tokio_postgres::Error) -> bool {

@@ -7,26 +7,33 @@
 //! time; and it lets the flush job lock failures with `SKIP LOCKED` so two
 //! flushers never replay the same one.
 //!
+//! It speaks TLS to the database when the URL's `sslmode` asks (see `tls`).
+//!
 //! Secrets arrive sealed and leave sealed: this crate never sees a key.
 
+mod access;
 mod delivery;
 mod error;
 mod events;
 mod failures;
 mod notifications;
 mod notifiers;
+mod retention;
 mod routing;
 mod rules;
 mod schedule;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tracing::{debug, info};
 
+use tls::MakeRustlsConnect;
+
+pub use access::{AuditFilter, NewAudit};
 pub use delivery::{Claim, Claimed, Defer, Failed, LEASE_GRACE, LeaseRequest, Retry, Sent};
 pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
@@ -76,16 +83,23 @@ const YOUNG: u64 = 1_000_000;
 impl Store {
     /// Connects, creating the database if it is missing and applying migrations.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Store, StoreError> {
-        let config: tokio_postgres::Config = url
+        let (rest, settings) = tls::split_url(url)?;
+        let mut config: tokio_postgres::Config = rest
             .parse()
             .map_err(|e| StoreError::Config(format!("HERALD_DATABASE_URL is not valid: {e}")))?;
-        create_database_if_missing(&config).await?;
-        migrate(&config).await?;
-        Ok(Store::with_pool(config, pool_size))
+        config.ssl_mode(settings.pg_mode());
+        let tls = settings.connector()?;
+        create_database_if_missing(&config, &tls).await?;
+        migrate(&config, &tls).await?;
+        Ok(Store::with_pool(config, tls, pool_size))
     }
 
     /// A pool over an existing, migrated database.
-    pub fn with_pool(mut config: tokio_postgres::Config, pool_size: usize) -> Store {
+    fn with_pool(
+        mut config: tokio_postgres::Config,
+        tls: MakeRustlsConnect,
+        pool_size: usize,
+    ) -> Store {
         // Herald's rows are read by primary key from tables that live in
         // memory: a random page costs about what a sequential one does. With
         // the default (4x), a young table's plans scan it whole; see
@@ -99,7 +113,7 @@ impl Store {
 
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -172,6 +186,20 @@ impl Store {
             .map_err(StoreError::query("analyze"))
     }
 
+    /// Whether this process's connections to the database are encrypted, as
+    /// the server sees them.
+    pub async fn encrypted(&self) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(bool_and(ssl), false) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(StoreError::query("read pg_stat_ssl"))?;
+        Ok(row.get(0))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
@@ -183,11 +211,17 @@ impl Store {
     }
 }
 
-async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+async fn create_database_if_missing(
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<(), StoreError> {
     let name = config.get_dbname().unwrap_or("postgres").to_owned();
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, conn) = admin.connect(NoTls).await.map_err(StoreError::connect)?;
+    let (client, conn) = admin
+        .connect(tls.clone())
+        .await
+        .map_err(StoreError::connect)?;
     tokio::spawn(conn);
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -212,9 +246,15 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
 
 /// Applies pending migrations under an advisory lock, so that processes starting
 /// together do not race.
-async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<(), StoreError> {
     const LOCK: i64 = 0x4845_5241_4c44; // "HERALD"
-    let (mut client, conn) = config.connect(NoTls).await.map_err(StoreError::connect)?;
+    let (mut client, conn) = config
+        .connect(tls.clone())
+        .await
+        .map_err(StoreError::connect)?;
     tokio::spawn(conn);
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK])

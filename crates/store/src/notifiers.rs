@@ -1,5 +1,6 @@
 use herald_model::{Notifier, NotifierSpec};
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -83,16 +84,36 @@ impl Store {
         Ok(rows.iter().map(notifier).collect())
     }
 
-    /// Deletes a notifier; rules stop naming it, its notification history stays.
+    /// Deletes a notifier that no rule names, keeping its notification
+    /// history; one that rules name is refused with those rules
+    /// ([`StoreError::InUse`]). The foreign key decides, so a rule saved
+    /// meanwhile cannot be left naming a deleted notifier.
     pub async fn delete_notifier(&self, id: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let n = client
+        let deleted = client
             .execute("DELETE FROM notifiers WHERE id = $1", &[&id])
-            .await
-            .map_err(StoreError::query("delete notifier"))?;
-        if n == 0 {
-            return Err(StoreError::not_found("notifier", id));
+            .await;
+        match deleted {
+            Ok(0) => Err(StoreError::not_found("notifier", id)),
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                let rules = client
+                    .query(
+                        "SELECT r.id, r.name FROM rule_notifiers rn JOIN rules r ON r.id = rn.rule_id
+                         WHERE rn.notifier_id = $1 ORDER BY r.name",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(StoreError::query("rules using a notifier"))?
+                    .iter()
+                    .map(|r| (r.get("id"), r.get("name")))
+                    .collect();
+                Err(StoreError::InUse {
+                    notifier: id,
+                    rules,
+                })
+            }
+            Err(e) => Err(StoreError::query("delete notifier")(e)),
         }
-        Ok(())
     }
 }

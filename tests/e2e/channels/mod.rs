@@ -18,7 +18,7 @@ mod rocketchat;
 mod slack;
 mod teams;
 mod telegram;
-mod test_send;
+pub mod test_send;
 mod twilio;
 mod webex;
 mod wecom;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::support::{HttpSink, IrcServer, IrcWatcher, Reply, SmtpSink, spawn_app};
 
 /// Every HTTP kind with settings pointing at `base`.
-fn http_kinds(base: &str) -> Vec<(&'static str, Value)> {
+pub fn http_kinds(base: &str) -> Vec<(&'static str, Value)> {
     let url = |path: &str| format!("{base}{path}");
     vec![
         ("webhook", json!({"url": url("/hook")})),

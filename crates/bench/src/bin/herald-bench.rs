@@ -308,7 +308,7 @@ impl<'a> Sender<'a> {
                 }
             }
             Via::Http => Sender::Http {
-                http: reqwest::Client::new(),
+                http: herald.http.clone(),
                 url: herald.events_url(),
                 batches: Batch::split(events, args.batch, |e| e.id)?,
                 critical: Batch::split(critical.as_slice(), 1, |e| e.id)?.pop(),

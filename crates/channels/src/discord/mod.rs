@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +31,7 @@ impl Channel for Config {
     const KIND: &'static str = "discord";
     const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("webhook_url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -67,7 +68,7 @@ impl Channel for Config {
         let mut url = url::Url::parse(self.webhook_url.expose())
             .map_err(|e| HttpError::Transport(format!("the webhook URL is invalid: {e}")))?;
         url.query_pairs_mut().append_pair("wait", "true");
-        http::send(cx.http.post(url).json(&body), cx.timeout)
+        http::send(cx.http().post(url).json(&body), cx)
             .await
             .map(drop)
     }

@@ -11,10 +11,13 @@
 //! job's trace (`data.trace`, or what the `trace` part renders) is attached
 //! as `trace.txt` rather than inlined. Each notifier keeps its SMTP
 //! transport, and with it lettre's connection pool, while its settings are
-//! unchanged.
+//! unchanged and its host resolves to the same address. The host is resolved
+//! and checked by the outbound guard, and lettre connects to the address
+//! checked, while TLS still verifies the host name.
 
 mod oauth;
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use herald_model::secret::SecretField;
@@ -31,7 +34,8 @@ use lettre::message::MultiPart;
 
 pub use oauth::TokenError;
 
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::outbound::ResolveError;
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,12 +98,15 @@ pub enum Auth {
 }
 
 /// What a notifier keeps between sends: its OAuth token, and its transport
-/// (lettre's pool) with the credentials it was built for.
+/// (lettre's pool) with the address and credentials it was built for.
 #[derive(Default)]
 struct Kept {
     token: oauth::TokenCache,
-    transport: Mutex<Option<(Option<String>, AsyncSmtpTransport<Tokio1Executor>)>>,
+    transport: Mutex<Option<(TransportKey, AsyncSmtpTransport<Tokio1Executor>)>>,
 }
+
+/// The server's address, checked, and the OAuth token (with `auth: oauth2`).
+type TransportKey = (IpAddr, Option<String>);
 
 impl std::fmt::Debug for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +138,8 @@ pub enum EmailError {
     },
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
 }
 
 impl Config {
@@ -142,27 +151,30 @@ impl Config {
         })
     }
 
-    /// The notifier's transport for `token` (with `auth: oauth2`): the one
-    /// kept, unless the token changed.
+    /// The notifier's transport to `key`: the one kept, unless the address
+    /// or the token changed.
     fn transport(
         &self,
         cx: &SendContext<'_>,
-        token: Option<String>,
+        key: TransportKey,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
         let mut kept = self.kept.transport.lock().expect("never poisoned");
-        if let Some((for_token, transport)) = &*kept
-            && *for_token == token
+        if let Some((built_for, transport)) = &*kept
+            && *built_for == key
         {
             return Ok(transport.clone());
         }
-        let transport = self.build_transport(cx, token.as_deref())?;
-        *kept = Some((token, transport.clone()));
+        let transport = self.build_transport(cx, key.0, key.1.as_deref())?;
+        *kept = Some((key, transport.clone()));
         Ok(transport)
     }
 
+    /// A transport connecting to `addr`, the host's address as checked, and
+    /// verifying the certificate against the host name.
     fn build_transport(
         &self,
         cx: &SendContext<'_>,
+        addr: IpAddr,
         token: Option<&str>,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
         let tls = match self.security {
@@ -183,7 +195,7 @@ impl Config {
                 }
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.to_string())
             .port(self.port())
             .tls(tls)
             .timeout(Some(cx.timeout));
@@ -220,7 +232,7 @@ impl Config {
             client_secret: secret.expose(),
             scope: self.scope.as_deref(),
         };
-        let token = self.kept.token.token(&client, cx.http, cx.timeout).await?;
+        let token = self.kept.token.token(&client, cx).await?;
         Ok(Some(token))
     }
 
@@ -315,6 +327,8 @@ impl Channel for Config {
             default: "{% if event.data is mapping and event.data.trace is defined %}{{ event.data.trace }}{% endif %}",
         },
     ];
+    const DESTINATIONS: &'static [Destination] =
+        &[Destination::Host("host"), Destination::Url("token_url")];
     type Message = Message;
     type Error = EmailError;
 
@@ -382,7 +396,14 @@ impl Channel for Config {
 
     async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), EmailError> {
         let token = self.token(cx).await?;
-        let transport = self.transport(cx, token)?;
+        // One address: lettre would try the others of a name itself, past
+        // the guard.
+        let addrs = cx.outbound.guard().resolve(&self.host, self.port()).await?;
+        let addr = addrs.first().ok_or_else(|| ResolveError::Lookup {
+            host: self.host.clone(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let transport = self.transport(cx, (addr.ip(), token))?;
         transport
             .send(message)
             .await
@@ -408,9 +429,11 @@ impl crate::Classify for EmailError {
             {
                 Disposition::Permanent
             }
-            EmailError::Tls { .. } | EmailError::Token(TokenError::Refused(_)) => {
+            EmailError::Tls { .. }
+            | EmailError::Token(TokenError::Refused(_) | TokenError::Outbound(_)) => {
                 Disposition::Permanent
             }
+            EmailError::Resolve(e) => e.disposition(),
             EmailError::Smtp { .. } | EmailError::Token(TokenError::Unreachable(_)) => {
                 Disposition::Retry { after: None }
             }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::{self, Comment, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 const API_URL: &str = "https://api.github.com";
 
@@ -47,6 +47,7 @@ impl Channel for Config {
     const KIND: &'static str = "github";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Comment;
     type Error = HttpError;
 
@@ -71,13 +72,13 @@ impl Channel for Config {
             message.number
         );
         let request = cx
-            .http
+            .http()
             .post(url)
             .bearer_auth(self.token.expose())
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .json(&message.body);
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 
     fn classify(error: &HttpError) -> Disposition {

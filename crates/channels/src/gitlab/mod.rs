@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::{self, Comment, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 const API_URL: &str = "https://gitlab.com";
 
@@ -53,6 +53,7 @@ impl Channel for Config {
     const KIND: &'static str = "gitlab";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Comment;
     type Error = HttpError;
 
@@ -86,10 +87,10 @@ impl Channel for Config {
             .push(&message.number.to_string())
             .push("notes");
         let request = cx
-            .http
+            .http()
             .post(url)
             .header("private-token", self.token.expose())
             .json(&message.body);
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 }

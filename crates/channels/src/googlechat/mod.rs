@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,7 @@ impl Channel for Config {
     const KIND: &'static str = "googlechat";
     const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("webhook_url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -67,10 +68,10 @@ impl Channel for Config {
 
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let request = cx
-            .http
+            .http()
             .post(self.webhook_url.expose())
             .header("content-type", "application/json; charset=UTF-8")
             .body(body.to_string());
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 }

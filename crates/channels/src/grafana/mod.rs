@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +53,7 @@ impl Channel for Config {
     const KIND: &'static str = "grafana";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -95,10 +96,10 @@ impl Channel for Config {
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let url = format!("{}/api/annotations", self.url.trim_end_matches('/'));
         let request = cx
-            .http
+            .http()
             .post(url)
             .bearer_auth(self.token.expose())
             .json(&body);
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 }

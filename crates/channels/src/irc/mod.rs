@@ -8,7 +8,8 @@
 //! As AWX does, a missing user or a channel that cannot be joined or posted
 //! to does not fail the delivery: it is recorded as that target's outcome.
 //! Only connectivity (connection, TLS, registration, timeout) fails it, and
-//! is retried; a refused server password is permanent. A nickname in use is
+//! is retried; a refused server password is permanent, and so is the
+//! outbound guard's refusal of the server's address. A nickname in use is
 //! retried with `_` appended.
 
 mod protocol;
@@ -20,7 +21,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{self, TEXT, TITLE};
-use crate::{Channel, Classify, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::outbound::ResolveError;
+use crate::{
+    Channel, Classify, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext,
+};
 
 /// The most lines one notification sends to each target: IRC servers
 /// throttle a client that sends more (ngircd holds each private message
@@ -63,6 +67,9 @@ fn yes() -> bool {
 pub enum IrcError {
     #[error("cannot connect to {server}: {error}")]
     Connect { server: String, error: String },
+    /// The server's name did not resolve, or the outbound guard refused it.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     #[error("TLS with {server} failed: {error}")]
     Tls { server: String, error: String },
     #[error("no answer within {0:?}")]
@@ -80,6 +87,7 @@ impl Classify for IrcError {
     fn disposition(&self) -> Disposition {
         match self {
             IrcError::Refused(_) => Disposition::Permanent,
+            IrcError::Resolve(e) => e.disposition(),
             _ => Disposition::Retry { after: None },
         }
     }
@@ -110,6 +118,7 @@ impl Channel for Config {
     const KIND: &'static str = "irc";
     const SECRETS: &'static [SecretField] = &[SecretField::full("password")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Host("server")];
     type Message = Vec<String>;
     type Error = IrcError;
 

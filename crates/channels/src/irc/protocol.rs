@@ -58,8 +58,14 @@ pub(crate) async fn deliver(
     lines: &[String],
     cx: &SendContext<'_>,
 ) -> Result<(), IrcError> {
-    let address = (config.server.as_str(), config.port());
-    let tcp = TcpStream::connect(address)
+    // Connects to the addresses the guard checked, not to the name (which
+    // could resolve elsewhere by now); TLS still verifies the name.
+    let addrs = cx
+        .outbound
+        .guard()
+        .resolve(&config.server, config.port())
+        .await?;
+    let tcp = TcpStream::connect(addrs.as_slice())
         .await
         .map_err(|e| IrcError::Connect {
             server: format!("{}:{}", config.server, config.port()),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,7 @@ impl Channel for Config {
     const KIND: &'static str = "matrix";
     const SECRETS: &'static [SecretField] = &[SecretField::full("access_token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("homeserver")];
     type Message = Message;
     type Error = HttpError;
 
@@ -100,14 +101,11 @@ impl Channel for Config {
                 &message.txn,
             ]);
         let request = cx
-            .http
+            .http()
             .put(url)
             .bearer_auth(self.access_token.expose())
             .json(&message.body);
-        http::send(request, cx.timeout)
-            .await
-            .map(drop)
-            .map_err(refusal)
+        http::send(request, cx).await.map(drop).map_err(refusal)
     }
 }
 

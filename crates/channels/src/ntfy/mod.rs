@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +57,7 @@ impl Channel for Config {
     const KIND: &'static str = "ntfy";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("topic_url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -89,10 +90,10 @@ impl Channel for Config {
 
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let (root, _) = split(&self.topic_url).map_err(HttpError::Transport)?;
-        let mut request = cx.http.post(root).json(&body);
+        let mut request = cx.http().post(root).json(&body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::chat::{self, TITLE};
 use crate::http::{self, HttpError};
 use crate::pagerduty::dedup_key;
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 /// Opsgenie's limits on an alert's message and description.
 const MESSAGE_MAX: usize = 130;
@@ -91,6 +91,7 @@ impl Channel for Config {
             default: crate::chat::TEXT.default,
         },
     ];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Message;
     type Error = HttpError;
 
@@ -146,13 +147,13 @@ impl Channel for Config {
 
     async fn send(&self, message: Message, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let request = cx
-            .http
+            .http()
             .post(format!("{}{}", self.base(), message.path))
             .header(
                 "authorization",
                 format!("GenieKey {}", self.api_key.expose()),
             )
             .json(&message.body);
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 const API_URL: &str = "https://events.pagerduty.com";
 /// PagerDuty's limits on a dedup key and a summary.
@@ -54,6 +54,7 @@ impl Channel for Config {
         about: "The incident's summary (at most 1,024 characters).",
         default: TITLE.default,
     }];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -107,7 +108,7 @@ impl Channel for Config {
 
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let url = format!("{}/v2/enqueue", self.api_url.trim_end_matches('/'));
-        http::send(cx.http.post(url).json(&body), cx.timeout)
+        http::send(cx.http().post(url).json(&body), cx)
             .await
             .map(drop)
     }

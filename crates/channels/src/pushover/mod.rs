@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 const API_URL: &str = "https://api.pushover.net";
 /// Pushover's limits on a title and a message.
@@ -65,6 +65,7 @@ impl Channel for Config {
     const SECRETS: &'static [SecretField] =
         &[SecretField::full("token"), SecretField::full("user_key")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Value;
     type Error = HttpError;
 

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
 use crate::targets::{self, TargetErrors};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 const API_URL: &str = "https://slack.com/api";
 
@@ -70,6 +70,8 @@ impl Channel for Config {
     const KIND: &'static str = "slack";
     const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL, SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] =
+        &[Destination::Url("webhook_url"), Destination::Url("api_url")];
     type Message = Value;
     type Error = TargetErrors<HttpError>;
 
@@ -147,8 +149,8 @@ impl Config {
         let mut body = body.clone();
         body["channel"] = json!(channel);
         let url = format!("{}/chat.postMessage", self.api_url.trim_end_matches('/'));
-        let request = cx.http.post(url).bearer_auth(token.expose()).json(&body);
-        let answer = http::send(request, cx.timeout).await?;
+        let request = cx.http().post(url).bearer_auth(token.expose()).json(&body);
+        let answer = http::send(request, cx).await?;
         let reply = answer.json().unwrap_or_default();
         if reply["ok"] == true {
             return Ok(());

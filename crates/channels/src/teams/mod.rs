@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::HttpError;
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,7 @@ impl Channel for Config {
     const KIND: &'static str = "teams";
     const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("webhook_url")];
     type Message = Value;
     type Error = HttpError;
 

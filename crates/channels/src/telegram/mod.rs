@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
 use crate::targets::{self, TargetErrors};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 const API_URL: &str = "https://api.telegram.org";
 /// The longest text `sendMessage` takes, after entities are parsed.
@@ -52,6 +52,7 @@ impl Channel for Config {
     const KIND: &'static str = "telegram";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Value;
     type Error = TargetErrors<HttpError>;
 
@@ -110,7 +111,7 @@ impl Channel for Config {
 }
 
 async fn send_message(cx: &SendContext<'_>, url: &str, body: Value) -> Result<(), HttpError> {
-    let answer = http::send(cx.http.post(url).json(&body), cx.timeout)
+    let answer = http::send(cx.http().post(url).json(&body), cx)
         .await
         .map_err(refusal)?;
     match answer.json() {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
 use crate::targets::{self, TargetErrors};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 const API_URL: &str = "https://api.twilio.com";
 /// The longest body Twilio accepts.
@@ -58,6 +58,7 @@ impl Channel for Config {
     const KIND: &'static str = "twilio";
     const SECRETS: &'static [SecretField] = &[SecretField::full("auth_token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = String;
     type Error = TargetErrors<HttpError>;
 
@@ -131,17 +132,12 @@ impl Channel for Config {
             form.append_pair(sender.0, sender.1);
             form.append_pair("Body", &body);
             let request = cx
-                .http
+                .http()
                 .post(&url)
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(form.finish());
-            async move {
-                http::send(request, cx.timeout)
-                    .await
-                    .map(drop)
-                    .map_err(refusal)
-            }
+            async move { http::send(request, cx).await.map(drop).map_err(refusal) }
         })
         .await
     }

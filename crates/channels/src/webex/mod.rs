@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 const API_URL: &str = "https://webexapis.com";
 
@@ -33,6 +33,7 @@ impl Channel for Config {
     const KIND: &'static str = "webex";
     const SECRETS: &'static [SecretField] = &[SecretField::full("token")];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("api_url")];
     type Message = Value;
     type Error = HttpError;
 
@@ -57,11 +58,11 @@ impl Channel for Config {
     async fn send(&self, body: Value, cx: &SendContext<'_>) -> Result<(), HttpError> {
         let url = format!("{}/v1/messages", self.api_url.trim_end_matches('/'));
         let request = cx
-            .http
+            .http()
             .post(url)
             .bearer_auth(self.token.expose())
             .json(&body);
-        http::send(request, cx.timeout).await.map(drop)
+        http::send(request, cx).await.map(drop)
     }
 
     fn classify(error: &HttpError) -> Disposition {

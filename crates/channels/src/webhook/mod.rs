@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::http::{self, HttpError};
-use crate::{Channel, Delivery, DeliveryError, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Part, Parts, SendContext};
 
 /// Headers Herald sets itself; settings may not replace them.
 const RESERVED: [&str; 8] = [
@@ -136,6 +136,7 @@ impl Channel for Config {
         about: "The request body; the default is the notification as JSON.",
         default: include_str!("body.j2"),
     }];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("url")];
     type Message = Message;
     type Error = HttpError;
 
@@ -186,8 +187,8 @@ impl Channel for Config {
             Method::Put => reqwest::Method::PUT,
         };
         let client = match self.tls_verify {
-            true => cx.http,
-            false => http::unverified_client(),
+            true => cx.http(),
+            false => cx.outbound.unverified_http(),
         };
         let mut request = client
             .request(method, self.url.expose())
@@ -208,9 +209,7 @@ impl Channel for Config {
                     signature(&key, id, timestamp, &message.body),
                 );
         }
-        http::send(request.body(message.body), cx.timeout)
-            .await
-            .map(drop)
+        http::send(request.body(message.body), cx).await.map(drop)
     }
 }
 

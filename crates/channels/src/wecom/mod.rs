@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{self, TEXT, TITLE};
 use crate::http::HttpError;
-use crate::{Channel, Delivery, DeliveryError, Disposition, Part, Parts, SendContext};
+use crate::{Channel, Delivery, DeliveryError, Destination, Disposition, Part, Parts, SendContext};
 
 /// WeCom's rate-limit code, and how long its window lasts.
 const RATE_LIMITED: i64 = 45009;
@@ -42,6 +42,7 @@ impl Channel for Config {
     const KIND: &'static str = "wecom";
     const SECRETS: &'static [SecretField] = &[chat::WEBHOOK_URL];
     const PARTS: &'static [Part] = &[TITLE, TEXT];
+    const DESTINATIONS: &'static [Destination] = &[Destination::Url("webhook_url")];
     type Message = Value;
     type Error = HttpError;
 

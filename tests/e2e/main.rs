@@ -19,5 +19,6 @@ mod outbound;
 mod publishers;
 mod reliability;
 mod rules;
+mod secrets;
 mod transport;
 mod webhook;

@@ -142,7 +142,7 @@ async fn a_rule_change_applies_to_the_very_next_event() {
 }
 
 #[tokio::test]
-async fn rules_are_validated_and_deleting_a_notifier_unlinks_it() {
+async fn rules_are_validated_and_a_notifier_is_deleted_only_once_no_rule_names_it() {
     let app = spawn_app().await;
     let a = app.webhook("a", "http://127.0.0.1:9/a", json!({})).await;
     let b = app.webhook("b", "http://127.0.0.1:9/b", json!({})).await;

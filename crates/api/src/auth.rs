@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -201,10 +201,16 @@ pub async fn authenticate(
         role: token.role,
     };
     request.extensions_mut().insert(caller.clone());
+    // The path as the client sent it, `/api/v1` included.
+    let full_path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| path.clone(), |uri| uri.path().to_owned());
     let change = Change::of(
         request.method(),
         request.extensions().get::<MatchedPath>(),
         &path,
+        full_path,
     );
     let response = next.run(request).await;
     match change {
@@ -236,7 +242,12 @@ fn changes_nothing(method: &Method, route: &str) -> bool {
 }
 
 impl Change {
-    fn of(method: &Method, matched: Option<&MatchedPath>, path: &str) -> Option<Change> {
+    fn of(
+        method: &Method,
+        matched: Option<&MatchedPath>,
+        path: &str,
+        full_path: String,
+    ) -> Option<Change> {
         let route = matched?.as_str().strip_prefix("/api/v1").unwrap_or(matched?.as_str());
         if changes_nothing(method, route) {
             return None;
@@ -268,7 +279,7 @@ impl Change {
             object,
             object_id,
             method: method.clone(),
-            path: path.to_owned(),
+            path: full_path,
         })
     }
 

@@ -30,7 +30,7 @@ use axum::routing::{delete, get, post};
 use herald_flush::Flusher;
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
-use herald_model::SecretKey;
+use herald_model::Keyring;
 use herald_queue::Broker;
 use herald_store::Store;
 use tokio::net::TcpListener;
@@ -47,7 +47,7 @@ pub struct AppState {
     pub store: Store,
     pub ingest: Ingest,
     pub flusher: Flusher,
-    pub key: Arc<SecretKey>,
+    pub key: Arc<Keyring>,
     /// The outbound guard and the HTTP clients of test sends.
     pub outbound: herald_channels::Outbound,
     pub ops: Ops,

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use herald_channels::{
     Delivery, NotifierConfig, RuleTemplates, SendContext, TargetLog, secret_fields,
 };
-use herald_model::secret::{keep_masked, mask_config};
+use herald_model::secret::{destination, find_sealed, keep_masked, mask_config};
 use herald_model::{Category, Event, Notifier, NotifierSpec, RuleSpec, Scope, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,23 +25,36 @@ use crate::{ApiError, AppState, params};
 /// allows, e.g. a URL's origin).
 fn view(state: &AppState, mut n: Notifier) -> Notifier {
     let fields = secret_fields(&n.kind);
-    if state.key.open_config(&mut n.config, fields).is_err() {
-        tracing::warn!(notifier = %n.id, "notifier secrets cannot be opened with the current key");
+    if let Err(error) = state.key.open_config(&mut n.config, fields, n.id) {
+        tracing::warn!(notifier = %n.id, %error, "notifier secrets cannot be opened");
     }
     mask_config(&mut n.config, fields);
     n
 }
 
 /// Validates `spec` by its channel and the outbound guard, then seals its
-/// secrets.
-fn sealed(state: &AppState, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
+/// secrets, bound to the notifier `id`.
+fn sealed(state: &AppState, id: Uuid, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
     let config = NotifierConfig::parse(&spec.kind, &spec.config)?;
     config.check_bounds()?;
     config.check_destinations(state.outbound.guard())?;
     state
         .key
-        .seal_config(&mut spec.config, secret_fields(&spec.kind));
+        .seal_config(&mut spec.config, secret_fields(&spec.kind), id)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(spec)
+}
+
+/// Sealed values are Herald's own: one given as input was copied from
+/// somewhere, and storing it would let it be opened for this notifier.
+fn refuse_sealed(spec: &NotifierSpec) -> Result<(), ApiError> {
+    match find_sealed(&spec.config) {
+        Some(path) => Err(ApiError::invalid(
+            &format!("config.{path}"),
+            "this is a sealed value; enter the secret itself",
+        )),
+        None => Ok(()),
+    }
 }
 
 pub async fn create(
@@ -49,8 +62,10 @@ pub async fn create(
     body: Body,
 ) -> Result<(StatusCode, Json<Notifier>), ApiError> {
     let spec = NotifierSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
-    let spec = sealed(&state, spec)?;
-    let created = state.store.create_notifier(Uuid::now_v7(), &spec).await?;
+    refuse_sealed(&spec)?;
+    let id = Uuid::now_v7();
+    let spec = sealed(&state, id, spec)?;
+    let created = state.store.create_notifier(id, &spec).await?;
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
@@ -80,16 +95,25 @@ pub async fn update(
 ) -> Result<Json<Notifier>, ApiError> {
     let id = params::id(&id)?;
     let mut spec = NotifierSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
+    refuse_sealed(&spec)?;
     let mut stored = state.store.get_notifier(id).await?;
     if stored.kind == spec.kind {
         let fields = secret_fields(&stored.kind);
         state
             .key
-            .open_config(&mut stored.config, fields)
+            .open_config(&mut stored.config, fields, id)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        keep_masked(&mut spec.config, &stored.config, fields);
+        let kept = keep_masked(&mut spec.config, &stored.config, fields);
+        if let Some(path) = kept.first()
+            && destination(&spec.config) != destination(&stored.config)
+        {
+            return Err(ApiError::invalid(
+                &format!("config.{path}"),
+                "enter the secret again: the destination changed",
+            ));
+        }
     }
-    let spec = sealed(&state, spec)?;
+    let spec = sealed(&state, id, spec)?;
     let updated = state.store.update_notifier(id, &spec).await?;
     Ok(Json(view(&state, updated)))
 }
@@ -110,7 +134,7 @@ pub(crate) async fn opened(
     let mut n = state.store.get_notifier(id).await?;
     state
         .key
-        .open_config(&mut n.config, secret_fields(&n.kind))
+        .open_config(&mut n.config, secret_fields(&n.kind), id)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let config = NotifierConfig::parse(&n.kind, &n.config)?;
     Ok((n, config))
@@ -225,7 +249,7 @@ pub async fn test(
             Some(template) => ApiError::Render(template),
             None => ApiError::Upstream {
                 retryable: e.retryable(),
-                message: format!("the test notification was not delivered: {}", e.summary),
+                message: format!("the test notification was not delivered: {}", e.summary()),
             },
         })?;
     Ok(Json(

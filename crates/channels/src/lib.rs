@@ -122,8 +122,9 @@ pub enum Disposition {
 pub struct DeliveryError {
     pub disposition: Disposition,
     pub message: String,
-    /// The message as a test send answers it ([`Classify::summary`]).
-    pub summary: String,
+    /// The message as a test send answers it ([`Classify::summary`]), when
+    /// that differs; see [`DeliveryError::summary`].
+    summary: Option<Box<str>>,
     /// The template that failed, when that is why: the message was never sent.
     pub template: Option<herald_templates::TemplateError>,
 }
@@ -133,8 +134,8 @@ impl DeliveryError {
         let message = message.into();
         DeliveryError {
             disposition: Disposition::Permanent,
-            summary: message.clone(),
             message,
+            summary: None,
             template: None,
         }
     }
@@ -143,8 +144,8 @@ impl DeliveryError {
         let message = message.into();
         DeliveryError {
             disposition: Disposition::Retry { after: None },
-            summary: message.clone(),
             message,
+            summary: None,
             template: None,
         }
     }
@@ -155,10 +156,16 @@ impl DeliveryError {
         let message = format!("template {error}");
         DeliveryError {
             disposition: Disposition::Permanent,
-            summary: message.clone(),
             message,
+            summary: None,
             template: Some(error),
         }
+    }
+
+    /// The message without what the endpoint answered beyond its status and
+    /// error code: what a test send answers.
+    pub fn summary(&self) -> &str {
+        self.summary.as_deref().unwrap_or(&self.message)
     }
 
     pub fn retryable(&self) -> bool {
@@ -180,11 +187,15 @@ async fn deliver<C: Channel>(
     cx: &SendContext<'_>,
 ) -> Result<(), DeliveryError> {
     let message = channel.render(delivery, &Parts::new(delivery, C::KIND, templates))?;
-    channel.send(message, cx).await.map_err(|e| DeliveryError {
-        disposition: C::classify(&e),
-        message: error_chain(&e),
-        summary: e.summary(),
-        template: None,
+    channel.send(message, cx).await.map_err(|e| {
+        let message = error_chain(&e);
+        let summary = e.summary();
+        DeliveryError {
+            disposition: C::classify(&e),
+            summary: (summary != message).then(|| summary.into()),
+            message,
+            template: None,
+        }
     })
 }
 

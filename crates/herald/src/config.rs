@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_model::{PlainToken, SecretKey, Span};
+use herald_model::{Keyring, PlainToken, Secret, Span};
 use herald_channels::Guard;
 use herald_queue::QueueType;
 use herald_sender::RetryPolicy;
@@ -75,12 +75,17 @@ pub const VARS: &[(&str, &str, &str)] = &[
     (
         "HERALD_SECRET_KEY",
         "",
-        "Key sealing notifier secrets: 32 bytes in base64 (`herald keygen`).",
+        "Key sealing notifier secrets: 32 bytes in base64 (`herald keygen`). Required, here, in HERALD_SECRET_KEYS or in HERALD_SECRET_KEY_FILE: no role starts without a key.",
+    ),
+    (
+        "HERALD_SECRET_KEYS",
+        "",
+        "A keyring instead of HERALD_SECRET_KEY: keys comma-separated, the current (sealing) one first, older ones still opening what they sealed until `herald rekey`.",
     ),
     (
         "HERALD_SECRET_KEY_FILE",
         "herald-secret.key",
-        "Where the key is read, or created, when HERALD_SECRET_KEY is unset.",
+        "Where the key (or keyring) is read when neither variable is set; never created by Herald (`herald keygen > file`).",
     ),
     (
         "HERALD_BOOTSTRAP_TOKEN",
@@ -214,7 +219,8 @@ pub struct Config {
     pub http_concurrency: usize,
     pub public_url: String,
     pub metrics_addr: SocketAddr,
-    pub secret_key: Option<String>,
+    /// HERALD_SECRET_KEYS, else HERALD_SECRET_KEY: masked by `Debug`.
+    pub secret_keys: Option<Secret>,
     pub secret_key_file: PathBuf,
     pub bootstrap_token: Option<PlainToken>,
     pub metrics_token: Option<PlainToken>,
@@ -304,13 +310,17 @@ impl Config {
     /// Reads every variable through `lookup`, validating each.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let r = Reader { lookup };
-        let secret_key = Some(r.raw("HERALD_SECRET_KEY")).filter(|k| !k.is_empty());
-        if let Some(key) = &secret_key {
-            SecretKey::from_base64(key).map_err(|e| ConfigError {
-                name: "HERALD_SECRET_KEY",
+        let secret_keys = ["HERALD_SECRET_KEYS", "HERALD_SECRET_KEY"]
+            .into_iter()
+            .map(|name| (name, r.raw(name)))
+            .find(|(_, value)| !value.is_empty());
+        if let Some((name, keys)) = &secret_keys {
+            Keyring::from_base64_list(keys).map_err(|e| ConfigError {
+                name,
                 message: e.to_string(),
             })?;
         }
+        let secret_keys = secret_keys.map(|(_, keys)| Secret::new(keys));
         let config = Config {
             amqp_url: r.raw("HERALD_AMQP_URL"),
             amqp_ca_file: Some(r.raw("HERALD_AMQP_CA_FILE"))
@@ -326,7 +336,7 @@ impl Config {
             http_concurrency: r.parse("HERALD_HTTP_CONCURRENCY")?,
             public_url: r.raw("HERALD_PUBLIC_URL"),
             metrics_addr: r.parse("HERALD_METRICS_ADDR")?,
-            secret_key,
+            secret_keys,
             secret_key_file: r.raw("HERALD_SECRET_KEY_FILE").into(),
             bootstrap_token: r.token("HERALD_BOOTSTRAP_TOKEN")?,
             metrics_token: r.token("HERALD_METRICS_TOKEN")?,
@@ -430,51 +440,35 @@ impl Config {
         Ok(self)
     }
 
-    /// The key from HERALD_SECRET_KEY, else from its file, created on first use.
-    pub fn load_secret_key(&self) -> anyhow::Result<SecretKey> {
+    /// What an `amqps://` broker connection trusts beside the platform's roots.
+    pub fn amqp_tls(&self) -> anyhow::Result<herald_queue::BrokerTls> {
+        Ok(match &self.amqp_ca_file {
+            Some(path) => herald_queue::BrokerTls::with_ca_file(path)?,
+            None => herald_queue::BrokerTls::default(),
+        })
+    }
+
+    /// The keyring from HERALD_SECRET_KEYS or HERALD_SECRET_KEY, else from
+    /// HERALD_SECRET_KEY_FILE. A missing key is an error, never made up: a
+    /// key made silently is lost with its container, and every secret with it.
+    pub fn load_keyring(&self) -> anyhow::Result<Keyring> {
         use anyhow::Context;
-        if let Some(key) = &self.secret_key {
-            return Ok(SecretKey::from_base64(key)?);
+        if let Some(keys) = &self.secret_keys {
+            return Ok(Keyring::from_base64_list(keys.expose())?);
         }
         let path = &self.secret_key_file;
         let encoded = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let fresh = SecretKey::generate_base64();
-                write_private(path, &fresh).with_context(|| {
-                    format!("cannot create the secret key file {}", path.display())
-                })?;
-                tracing::warn!(path = %path.display(), "created a new secret key file; keep it safe, or set HERALD_SECRET_KEY");
-                fresh
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "no secret key: set HERALD_SECRET_KEY to a key made with `herald keygen`, or write one to {} (`herald keygen > {}`)",
+                path.display(),
+                path.display()
+            ),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        SecretKey::from_base64(&encoded)
+        let list = encoded.split_whitespace().collect::<Vec<_>>().join(",");
+        Keyring::from_base64_list(&list)
             .with_context(|| format!("the key in {} is unusable", path.display()))
-    }
-}
-
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())
-}
-
-impl Config {
-    /// What `amqps://` connections trust beside the platform's roots.
-    pub fn amqp_tls(&self) -> Result<herald_queue::BrokerTls, ConfigError> {
-        let Some(path) = &self.amqp_ca_file else {
-            return Ok(herald_queue::BrokerTls::default());
-        };
-        herald_queue::BrokerTls::with_ca_file(path).map_err(|e| ConfigError {
-            name: "HERALD_AMQP_CA_FILE",
-            message: e.to_string(),
-        })
     }
 }
 
@@ -534,6 +528,7 @@ mod tests {
             ("HERALD_QUEUE_TYPE", "mirrored"),
             ("HERALD_SENDER_CONCURRENCY", "0"),
             ("HERALD_SECRET_KEY", "short"),
+            ("HERALD_SECRET_KEYS", "c2hvcnQ=,also-bad"),
             ("HERALD_BOOTSTRAP_TOKEN", "too-short"),
             ("HERALD_INGEST_RATE", "-1"),
             ("HERALD_LOG_FORMAT", "xml"),
@@ -553,6 +548,26 @@ mod tests {
         assert!(err.to_string().contains("`10.0.0.0/33`"), "{err}");
         let ok = config(&[("HERALD_OUTBOUND_ALLOW", "127.0.0.1, ::1, fd00::/8, mail.internal")]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn no_key_anywhere_refuses_to_start_naming_herald_keygen() {
+        let dir = std::env::temp_dir().join(format!("herald-nokey-{}", std::process::id()));
+        let file = dir.join("absent.key");
+        let c = config(&[("HERALD_SECRET_KEY_FILE", file.to_str().unwrap())]).unwrap();
+        let err = c.load_keyring().unwrap_err().to_string();
+        assert!(err.contains("herald keygen"), "{err}");
+        assert!(!file.exists(), "no key file is created");
+    }
+
+    #[test]
+    fn debug_masks_the_keys_and_tokens() {
+        let key = herald_model::SecretKey::generate_base64();
+        let token = "t".repeat(40);
+        let c = config(&[("HERALD_SECRET_KEY", &key), ("HERALD_BOOTSTRAP_TOKEN", &token)]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(&key) && !shown.contains(&token), "{shown}");
+        assert_eq!(c.load_keyring().unwrap().current().id().len(), 8);
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl Running {
 pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let store = connect_store(config).await?;
-    let key = Arc::new(config.load_secret_key()?);
+    let key = Arc::new(config.load_keyring()?);
     let metrics = Metrics::new();
     let topology = Topology::new(
         &config.amqp_prefix,

@@ -46,6 +46,9 @@ enum Command {
     Emit(Box<EmitArgs>),
     /// Prints a new secret key for HERALD_SECRET_KEY.
     Keygen,
+    /// Re-seals every notifier's secrets under the current key (the first of
+    /// HERALD_SECRET_KEYS); older keys can then be dropped.
+    Rekey,
     /// API tokens, straight in the database (to make the first one).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -146,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Emit(args) => return emit(&config, *args).await,
         Command::Token(command) => return token(&config, command).await,
+        Command::Rekey => return rekey(&config).await,
         Command::Keygen => {
             println!("{}", herald_model::SecretKey::generate_base64());
             return Ok(());
@@ -314,6 +318,47 @@ async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
         Some(plain) => println!("{}", plain.expose()),
         None => println!("revoked {}", record.name),
     }
+    Ok(())
+}
+
+async fn rekey(config: &Config) -> anyhow::Result<()> {
+    let keyring = config.load_keyring()?;
+    let store = Store::connect(&config.database_url, 1).await?;
+    let mut resealed = 0;
+    let notifiers = store.list_notifiers().await?;
+    for notifier in &notifiers {
+        let fields = herald_channels::secret_fields(&notifier.kind);
+        let mut current = notifier.config.clone();
+        // A notifier edited meanwhile is read again; its edit sealed it anew.
+        loop {
+            if keyring.is_current(&current, fields) {
+                break;
+            }
+            let mut sealed = current.clone();
+            keyring
+                .seal_config(&mut sealed, fields, notifier.id)
+                .with_context(|| format!("notifier `{}` ({})", notifier.name, notifier.id))?;
+            if store.reseal_notifier(notifier.id, &current, &sealed).await? {
+                resealed += 1;
+                break;
+            }
+            current = store.get_notifier(notifier.id).await?.config;
+        }
+    }
+    store
+        .record_audit(&NewAudit {
+            actor: CLI_ACTOR,
+            action: "rekey",
+            object: "notifier",
+            object_id: None,
+            detail: serde_json::json!({"resealed": resealed, "key": keyring.current().id()}),
+        })
+        .await?;
+    println!(
+        "re-sealed {resealed} of {} notifiers under key {}",
+        notifiers.len(),
+        keyring.current().id()
+    );
     Ok(())
 }
 

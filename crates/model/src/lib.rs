@@ -32,5 +32,5 @@ pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
 };
 pub use scope::Scope;
-pub use secret::{Secret, SecretKey};
+pub use secret::{Keyring, Secret, SecretKey};
 pub use span::Span;

@@ -339,7 +339,11 @@ impl Worker {
         }
         let mut config = claimed.config.clone();
         self.key
-            .open_config(&mut config, herald_channels::secret_fields(&claimed.kind))
+            .open_config(
+                &mut config,
+                herald_channels::secret_fields(&claimed.kind),
+                claimed.notifier_id,
+            )
             .map_err(|e| format!("notifier settings cannot be read: {e}"))?;
         let config = NotifierConfig::parse(&claimed.kind, &config)
             .map(Arc::new)

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use herald_channels::{Guard, NotifierConfig, Outbound};
 use herald_metrics::Metrics;
-use herald_model::{DeliveryJob, SecretKey};
+use herald_model::{DeliveryJob, Keyring};
 use herald_queue::{Publisher, Subscription};
 use herald_store::{Claim, Defer, LeaseRequest, Store};
 use time::OffsetDateTime;
@@ -108,7 +108,7 @@ pub struct Sender {
 struct Worker {
     store: Store,
     publisher: Arc<Publisher>,
-    key: Arc<SecretKey>,
+    key: Arc<Keyring>,
     metrics: Arc<Metrics>,
     options: SenderOptions,
     in_flight: Arc<InFlight>,
@@ -128,7 +128,7 @@ impl Sender {
     pub fn new(
         store: Store,
         publisher: Arc<Publisher>,
-        key: Arc<SecretKey>,
+        key: Arc<Keyring>,
         metrics: Arc<Metrics>,
         options: SenderOptions,
     ) -> Sender {

@@ -63,6 +63,26 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("notifier", id))
     }
 
+    /// Replaces a notifier's settings by the same settings sealed anew
+    /// (`herald rekey`), unless they changed since `before` was read: then
+    /// `false`, and the caller reads them again.
+    pub async fn reseal_notifier(
+        &self,
+        id: Uuid,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE notifiers SET config = $3, updated_at = now() WHERE id = $1 AND config = $2",
+                &[&id, before, after],
+            )
+            .await
+            .map_err(StoreError::query("reseal notifier"))?;
+        Ok(changed == 1)
+    }
+
     pub async fn get_notifier(&self, id: Uuid) -> Result<Notifier, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {COLUMNS} FROM notifiers WHERE id = $1");

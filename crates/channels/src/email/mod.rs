@@ -237,6 +237,15 @@ impl Config {
     }
 
     fn check_auth(&self) -> Result<(), FieldError> {
+        // Over a plain connection a password or a token crosses the network
+        // readable by anyone on the way.
+        let credentials = self.password.is_some() || matches!(self.auth, Auth::Oauth2);
+        if credentials && matches!(self.security, Security::None) {
+            return Err(FieldError::new(
+                "security",
+                "credentials are never sent over `security: none`; use `starttls` or `tls`",
+            ));
+        }
         match self.auth {
             Auth::Password => match (&self.username, &self.password) {
                 (Some(_), None) => Err(FieldError::new("password", "is required with a username")),
@@ -474,6 +483,14 @@ mod tests {
             (with("password", json!("p")), "config.username"),
             (with("auth", json!("oauth2")), "config.token_url"),
             (with("auth", json!("kerberos")), "config.auth"),
+            (
+                json!({"host": "h", "from": "a@b.c", "to": ["d@e.f"], "security": "none", "username": "u", "password": "p"}),
+                "config.security",
+            ),
+            (
+                json!({"host": "h", "from": "a@b.c", "to": ["d@e.f"], "security": "none", "auth": "oauth2", "token_url": "https://idp.example.com/t", "client_id": "c", "client_secret": "s"}),
+                "config.security",
+            ),
         ];
         for (config, field) in cases {
             let err = parse(config.clone()).expect_err(&config.to_string());

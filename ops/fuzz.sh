@@ -2,8 +2,9 @@
 # Fuzzes what Herald reads from users (fuzz/; README, "Fuzzing"): builds the
 # cargo-fuzz targets, runs each for the given seconds (default 60), one after
 # the other so that each has the machine, then prints per target the inputs
-# tried and the crashes found. Exits non-zero if any target crashed; the
-# crashing input is then in fuzz/artifacts/<target>/.
+# tried and the crashes found. Targets may be named after the seconds
+# (`ops/fuzz.sh 300 rule template`); all run otherwise. Exits non-zero if any
+# target crashed; the crashing input is then in fuzz/artifacts/<target>/.
 #
 # cargo-fuzz passes nightly-only -Z flags: RUSTC_BOOTSTRAP=1 lets stable take
 # them. No sanitizer (-s none): Herald forbids unsafe code, so what fuzzing
@@ -11,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
+shift $(( $# > 0 ? 1 : 0 ))
 export RUSTC_BOOTSTRAP=1
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
@@ -22,7 +24,9 @@ cargo fuzz build "${flags[@]}"
 
 rows=()
 status=0
-for target in $(cargo fuzz list); do
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
+for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   log="target/fuzz-$target.log"
   echo "[fuzz] $target for ${seconds}s" >&2

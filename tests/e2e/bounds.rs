@@ -424,10 +424,14 @@ async fn a_request_past_the_server_timeout_is_answered_503() {
     let hook = app
         .webhook("held", &sink.url("/held"), json!({"timeout": "1m"}))
         .await;
-    let (status, _) = app
+    let (status, body) = app
         .post(&format!("/notifiers/{hook}/test"), json!({}))
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"].as_str().unwrap().contains("HERALD_HTTP_TIMEOUT"),
+        "{body}"
+    );
     sink.release();
 }
 

@@ -110,12 +110,20 @@ fn issued(token: &str) -> Reply {
     )
 }
 
+/// An SMTP server taking XOAUTH2 after STARTTLS: Herald sends no credentials
+/// over a plain connection.
+async fn oauth_smtp() -> SmtpSink {
+    let (cert, key) = certificate();
+    SmtpSink::start_with(&["--starttls", &cert, &key, "--xoauth2", "herald@example.com:tok-1"]).await
+}
+
 async fn oauth_mail(app: &TestApp, smtp: &SmtpSink, idp: &HttpSink, name: &str) -> Uuid {
     let mail = app
         .email(
             name,
             smtp,
             json!({"auth": "oauth2", "username": "herald@example.com",
+                "security": "starttls", "tls_verify": false,
                 "token_url": idp.url("/oauth2/v2.0/token"), "client_id": "herald-app",
                 "client_secret": "cl13nt-s3cret", "scope": "https://outlook.office365.com/.default"}),
         )
@@ -127,7 +135,7 @@ async fn oauth_mail(app: &TestApp, smtp: &SmtpSink, idp: &HttpSink, name: &str) 
 #[tokio::test]
 async fn oauth2_fetches_a_client_credentials_token_once_and_logs_in_with_xoauth2() {
     let app = spawn_app().await;
-    let smtp = SmtpSink::start_with(&["--xoauth2", "herald@example.com:tok-1"]).await;
+    let smtp = oauth_smtp().await;
     let idp = HttpSink::start().await;
     idp.script("/oauth2/v2.0/token", [Reply::json(503, json!({}))]);
     idp.reply("/oauth2/v2.0/token", issued("tok-1"));
@@ -186,7 +194,7 @@ async fn oauth2_fetches_a_client_credentials_token_once_and_logs_in_with_xoauth2
 #[tokio::test]
 async fn a_token_the_endpoint_refuses_fails_for_good() {
     let app = spawn_app().await;
-    let smtp = SmtpSink::start_with(&["--xoauth2", "herald@example.com:tok-1"]).await;
+    let smtp = oauth_smtp().await;
     let idp = HttpSink::start().await;
     idp.reply(
         "/oauth2/v2.0/token",

@@ -629,7 +629,7 @@ async fn a_retrying_notification_shows_its_attempts_error_and_next_attempt() {
         .webhook(
             "down",
             &sink.url("/down"),
-            json!({"max_elapsed": "1h", "max_attempts": 1000}),
+            json!({"max_elapsed": "1h", "max_attempts": 100}),
         )
         .await;
     app.rule(json!({"notifiers": [hook]})).await;

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::json;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -29,4 +31,19 @@ pub fn bounded(app: Router, bounds: ServerBounds) -> Router {
         StatusCode::SERVICE_UNAVAILABLE,
         bounds.request_timeout,
     ))
+    .layer(axum::middleware::map_response(explain_timeout))
+}
+
+/// tower-http answers a timeout with an empty 503; every answer of this API
+/// says what went wrong in `{"error"}`. Herald's own 503s always have a body.
+async fn explain_timeout(response: Response) -> Response {
+    let empty = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none();
+    if response.status() != StatusCode::SERVICE_UNAVAILABLE || !empty {
+        return response;
+    }
+    let message = "the request was not answered within HERALD_HTTP_TIMEOUT; a change it made may have been applied: read it back before trying again";
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": message}))).into_response()
 }

@@ -35,7 +35,7 @@ macro_rules! text_enum {
 
 /// A notifier as an administrator writes it. `config` is checked by the channel
 /// named by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierSpec {
     pub name: String,
@@ -66,7 +66,7 @@ impl NotifierSpec {
 }
 
 /// A stored notifier. Its `config` is sealed in the store and masked in the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notifier {
     pub id: Uuid,
     pub name: String,
@@ -77,6 +77,31 @@ pub struct Notifier {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Settings may hold secrets in plain text (as given, or opened to send):
+/// `Debug` never shows them.
+const SETTINGS_HIDDEN: &str = "(settings not shown: they may hold secrets)";
+
+impl std::fmt::Debug for NotifierSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifierSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("config", &SETTINGS_HIDDEN)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("config", &SETTINGS_HIDDEN)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +243,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn debug_never_shows_a_notifiers_settings() {
+        let spec = NotifierSpec {
+            name: "hook".into(),
+            description: String::new(),
+            kind: "webhook".into(),
+            config: json!({"headers": {"Authorization": "Bearer t0p-s3cr3t"}}),
+        };
+        let shown = format!("{spec:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("hook"), "{shown}");
+    }
 
     #[test]
     fn notifier_names_descriptions_and_configs_are_bounded() {

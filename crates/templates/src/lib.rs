@@ -218,6 +218,17 @@ impl Condition {
         if source.len() > MAX_SOURCE_BYTES {
             return Err(TemplateError::too_long(CONDITION));
         }
+        if let Some(at) = early_end(source) {
+            return Err(TemplateError {
+                part: CONDITION.to_owned(),
+                message: format!(
+                    "syntax error: unexpected `}}}}` at character {}; a condition is one \
+                     expression, without `{{{{ }}}}`",
+                    source[..at].chars().count() + 1
+                ),
+                line: Some(source[..at].matches('\n').count() + 1),
+            });
+        }
         let mut env = environment();
         // Checked as an expression first, so that a statement cannot ride along
         // and the syntax error is about what the user wrote.
@@ -246,6 +257,38 @@ impl Condition {
             kind => Err(ConditionError::NotBoolean(describe(&value, kind))),
         }
     }
+}
+
+/// Where a `}}` (or `-}}`, `+}}`) outside strings and brackets would end an
+/// expression with text still after it. MiniJinja's expression lexer takes it
+/// for the end of a `{{ }}` it never opened and then panics ("empty lexer
+/// stack") instead of failing: such a source is refused before it gets there.
+/// Tracks strings and brackets as that lexer does.
+fn early_end(source: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let (mut depth, mut quote, mut i) = (0usize, None, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' if depth > 0 => depth -= 1,
+                b'-' | b'+' | b'}' if depth == 0 => {
+                    let end = if b == b'}' { i } else { i + 1 };
+                    if source[end..].starts_with("}}") && end + 2 < bytes.len() {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
 }
 
 fn describe(value: &Value, kind: minijinja::value::ValueKind) -> String {

@@ -160,6 +160,33 @@ fn conditions_table() {
 }
 
 #[test]
+fn a_variable_end_inside_a_condition_is_an_error_not_a_panic() {
+    // Found by fuzzing (fuzz/, target `template`): MiniJinja's expression
+    // parser panicked on these instead of failing.
+    for bad in [
+        "evvent.data | tojson }}ent.labels.env == \"prod\"",
+        "event.da}}={{v}}{% es > 487",
+        "x }} ",
+        "x -}}\ny",
+        "x +}}y",
+    ] {
+        let err = Condition::compile(bad).expect_err(bad);
+        assert!(
+            err.message.starts_with("syntax error: unexpected `}}`"),
+            "{bad}: {err}"
+        );
+    }
+    // Braces that close a dict, and braces in strings, are no such end.
+    for good in [
+        "event.labels == {'a': {'b': 1}}",
+        "event.title != 'a}} b'",
+        "event.title != \"\\\"}} b\"",
+    ] {
+        Condition::compile(good).expect(good);
+    }
+}
+
+#[test]
 fn a_condition_is_one_expression() {
     for bad in ["event.title ==", "true %}{% for x in y %}", "", "a b"] {
         let err = Condition::compile(bad).expect_err(bad);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::support::app::client_with_token;
 use crate::support::http_sink::SOON;
-use crate::support::{HttpSink, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::support::{Behaviour, HttpSink, TestApp, eventually, spawn_app, spawn_app_with};
 
 /// Every route of the API, with `{id}` standing for a random id.
 const ROUTES: &[(&str, &str)] = &[
@@ -305,6 +305,30 @@ async fn every_change_is_audited_with_the_token_name() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{rule}");
     let rid = rule["id"].as_str().unwrap().to_owned();
+    // A delivery the endpoint refuses for good leaves a failure to replay
+    // and discard.
+    sink.set(Behaviour::Status(400));
+    let event = app
+        .publish(json!({"source": "ci", "category": "system"}))
+        .await[0];
+    app.wait_notification(event, nid.parse().unwrap(), "failed", SOON)
+        .await;
+    let fid = app.failures("").await[0]["id"].as_str().unwrap().to_owned();
+    let settled = || async {
+        eventually("the replayed delivery to fail again", SOON, || async {
+            let (_, f) = app.get(&format!("/failures/{fid}")).await;
+            if f["status"] == "replaying" { Err(f.to_string()) } else { Ok(()) }
+        })
+        .await;
+    };
+    let (status, _) = call(Method::POST, format!("/failures/{fid}/replay"), json!({})).await;
+    assert!(status.is_success(), "{status}");
+    settled().await;
+    let (status, _) = call(Method::POST, "/failures/replay".into(), json!({})).await;
+    assert!(status.is_success(), "{status}");
+    settled().await;
+    let (status, body) = call(Method::POST, format!("/failures/{fid}/discard"), json!({})).await;
+    assert!(status.is_success(), "{status} {body}");
     let (status, _) = call(
         Method::PUT,
         format!("/rules/{rid}"),
@@ -312,8 +336,6 @@ async fn every_change_is_audited_with_the_token_name() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(Method::POST, "/failures/replay".into(), json!({})).await;
-    assert!(status.is_success(), "{status}");
     let (status, _) = call(Method::DELETE, format!("/rules/{rid}"), Value::Null).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = call(Method::DELETE, format!("/notifiers/{nid}"), Value::Null).await;
@@ -358,8 +380,10 @@ async fn every_change_is_audited_with_the_token_name() {
             s("update", "notifier", Some(&nid)),
             s("test", "notifier", Some(&nid)),
             s("create", "rule", Some(&rid)),
-            s("update", "rule", Some(&rid)),
+            s("replay", "failure", Some(&fid)),
             s("replay", "failure", None),
+            s("discard", "failure", Some(&fid)),
+            s("update", "rule", Some(&rid)),
             s("delete", "rule", Some(&rid)),
             s("delete", "notifier", Some(&nid)),
             s("create", "token", Some(&tid)),

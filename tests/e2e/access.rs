@@ -82,6 +82,16 @@ async fn token(app: &TestApp, name: &str, role: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// What `GET /api/v1/rules` answers to `token`: whether the token works.
+async fn reads_with(app: &TestApp, token: &str) -> StatusCode {
+    client_with_token(token)
+        .get(app.url("/api/v1/rules"))
+        .send()
+        .await
+        .expect("the API answers")
+        .status()
+}
+
 fn needed(method: &str, route: &str) -> &'static str {
     if route.starts_with("/tokens") {
         "admin"
@@ -102,9 +112,16 @@ async fn every_route_answers_401_with_a_bearer_challenge_without_a_valid_token()
     for (method, route) in ROUTES {
         for (who, client) in [("no token", &anonymous), ("unknown token", &forged)] {
             let answer = call(&app, client, method, route).await;
-            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{who}: {method} {route}");
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{who}: {method} {route}"
+            );
             let challenge = answer.challenge.unwrap_or_default();
-            assert!(challenge.starts_with("Bearer"), "{who}: {method} {route}: {challenge}");
+            assert!(
+                challenge.starts_with("Bearer"),
+                "{who}: {method} {route}: {challenge}"
+            );
             assert!(answer.body["error"].is_string(), "{who}: {method} {route}");
         }
     }
@@ -125,10 +142,22 @@ async fn each_role_reaches_its_routes_and_gets_403_naming_the_role_elsewhere() {
         for (name, client) in [("viewer", &viewer), ("publisher", &publisher)] {
             let answer = call(&app, client, method, route).await;
             if name == role {
-                assert_ne!(answer.status, StatusCode::UNAUTHORIZED, "{name}: {method} {route}");
-                assert_ne!(answer.status, StatusCode::FORBIDDEN, "{name}: {method} {route}");
+                assert_ne!(
+                    answer.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{name}: {method} {route}"
+                );
+                assert_ne!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{name}: {method} {route}"
+                );
             } else {
-                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{name}: {method} {route}");
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{name}: {method} {route}"
+                );
                 assert_eq!(answer.body["role_needed"], role, "{name}: {method} {route}");
                 let error = answer.body["error"].as_str().unwrap();
                 assert!(error.contains(&format!("needs the {role} role")), "{error}");
@@ -163,13 +192,14 @@ async fn a_token_is_shown_once_listed_without_its_value_and_stops_working_when_r
     assert_eq!(created["role"], "viewer");
     assert!(created["created_at"].is_string());
 
-    let client = client_with_token(&plain);
-    let reached = client.get(app.url("/api/v1/rules")).send().await.unwrap();
-    assert_eq!(reached.status(), StatusCode::OK);
+    assert_eq!(reads_with(&app, &plain).await, StatusCode::OK);
 
     let (_, listed) = app.get("/tokens").await;
     let text = listed.to_string();
-    assert!(!text.contains(&plain), "the list never shows a token: {text}");
+    assert!(
+        !text.contains(&plain),
+        "the list never shows a token: {text}"
+    );
     let item = listed["items"]
         .as_array()
         .unwrap()
@@ -185,16 +215,28 @@ async fn a_token_is_shown_once_listed_without_its_value_and_stops_working_when_r
             .unwrap()
             .iter()
             .any(|t| t["name"] == "grafana" && t["last_used_at"].is_string());
-        if used { Ok(()) } else { Err(listed.to_string()) }
+        if used {
+            Ok(())
+        } else {
+            Err(listed.to_string())
+        }
     })
     .await;
 
     let id = created["id"].as_str().unwrap();
-    assert_eq!(app.delete(&format!("/tokens/{id}")).await, StatusCode::NO_CONTENT);
-    let refused = client.get(app.url("/api/v1/rules")).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.delete(&format!("/tokens/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(reads_with(&app, &plain).await, StatusCode::UNAUTHORIZED);
     let (_, listed) = app.get("/tokens").await;
-    assert!(listed.to_string().contains("revoked_at"));
+    let revoked = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .expect("a revoked token stays listed");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
 
     // A name may be used again once its token is revoked, not before.
     let (status, _) = app
@@ -219,12 +261,18 @@ async fn token_input_is_checked_field_by_field() {
             json!({"name": "old", "role": "viewer", "expires_at": "2001-01-01T00:00:00Z"}),
             "expires_at",
         ),
-        (json!({"name": "x", "role": "viewer", "scopes": []}), "scopes"),
+        (
+            json!({"name": "x", "role": "viewer", "scopes": []}),
+            "scopes",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = app.post("/tokens", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
-        assert!(answer["error"].as_str().unwrap().contains(field), "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(field),
+            "{body}: {answer}"
+        );
     }
 }
 
@@ -232,15 +280,24 @@ async fn token_input_is_checked_field_by_field() {
 async fn an_expired_token_is_refused() {
     let app = spawn_app().await;
     let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let at = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let at = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     let (status, created) = app
-        .post("/tokens", json!({"name": "brief", "role": "viewer", "expires_at": at}))
+        .post(
+            "/tokens",
+            json!({"name": "brief", "role": "viewer", "expires_at": at}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let client = client_with_token(created["token"].as_str().unwrap());
+    let brief = created["token"].as_str().unwrap();
     eventually("the token to expire", SOON, || async {
-        let status = client.get(app.url("/api/v1/rules")).send().await.unwrap().status();
-        if status == StatusCode::UNAUTHORIZED { Ok(()) } else { Err(status.to_string()) }
+        let status = reads_with(&app, brief).await;
+        if status == StatusCode::UNAUTHORIZED {
+            Ok(())
+        } else {
+            Err(status.to_string())
+        }
     })
     .await;
 }
@@ -254,7 +311,11 @@ async fn metrics_need_the_metrics_token_when_one_is_set() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(refused.headers().contains_key("www-authenticate"));
     let admin = app.http.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(admin.status(), StatusCode::UNAUTHORIZED, "an API token is not the metrics token");
+    assert_eq!(
+        admin.status(),
+        StatusCode::UNAUTHORIZED,
+        "an API token is not the metrics token"
+    );
     let scraped = client_with_token(&secret)
         .get(app.url("/metrics"))
         .send()
@@ -277,7 +338,10 @@ async fn every_change_is_audited_with_the_token_name() {
         async move {
             let response = ops.request(method, url).json(&body).send().await.unwrap();
             let status = response.status();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (status, notifier) = call(
@@ -317,7 +381,11 @@ async fn every_change_is_audited_with_the_token_name() {
     let settled = || async {
         eventually("the replayed delivery to fail again", SOON, || async {
             let (_, f) = app.get(&format!("/failures/{fid}")).await;
-            if f["status"] == "replaying" { Err(f.to_string()) } else { Ok(()) }
+            if f["status"] == "replaying" {
+                Err(f.to_string())
+            } else {
+                Ok(())
+            }
         })
         .await;
     };
@@ -372,7 +440,8 @@ async fn every_change_is_audited_with_the_token_name() {
             )
         })
         .collect();
-    let s = |a: &str, o: &str, id: Option<&str>| (a.to_owned(), o.to_owned(), id.map(str::to_owned));
+    let s =
+        |a: &str, o: &str, id: Option<&str>| (a.to_owned(), o.to_owned(), id.map(str::to_owned));
     assert_eq!(
         got,
         vec![
@@ -403,7 +472,11 @@ async fn a_token_publishing_past_its_rate_gets_429_with_retry_after_and_others_g
         .map(|i| json!({"source": "load", "category": "system", "kind": format!("k{i}")}))
         .collect();
     let (status, body) = app.post("/events", Value::Array(burst)).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "a burst of 1,000 passes: {body}");
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "a burst of 1,000 passes: {body}"
+    );
     let response = app
         .http
         .post(app.url("/api/v1/events"))
@@ -419,7 +492,10 @@ async fn a_token_publishing_past_its_rate_gets_429_with_retry_after_and_others_g
         .unwrap();
     assert!(wait >= 1, "{wait}");
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("bootstrap"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("bootstrap"),
+        "{body}"
+    );
 
     let other = client_with_token(&token(&app, "other", "publisher").await);
     let response = other
@@ -428,24 +504,37 @@ async fn a_token_publishing_past_its_rate_gets_429_with_retry_after_and_others_g
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED, "the limit is per token");
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "the limit is per token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_token_create_prints_a_token_that_works_and_is_audited() {
     let app = spawn_app().await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["token", "create", "--role", "viewer", "--name", "from-shell"])
+        .args([
+            "token",
+            "create",
+            "--role",
+            "viewer",
+            "--name",
+            "from-shell",
+        ])
         .envs(app.env())
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let plain = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert!(plain.starts_with("hrld_"), "{plain}");
-    let client = client_with_token(&plain);
-    let status = client.get(app.url("/api/v1/rules")).send().await.unwrap().status();
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reads_with(&app, &plain).await, StatusCode::OK);
     let (_, audit) = app.get("/audit?actor=herald").await;
     assert_eq!(audit["items"][0]["action"], "create");
     assert_eq!(audit["items"][0]["detail"]["name"], "from-shell");
@@ -464,7 +553,9 @@ async fn herald_token_create_prints_a_token_that_works_and_is_audited() {
 fn a_short_bootstrap_token_is_refused_at_start() {
     let vars = [("HERALD_BOOTSTRAP_TOKEN", "short")];
     let err = herald::Config::from_lookup(|k| {
-        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
     })
     .unwrap_err();
     assert_eq!(err.name, "HERALD_BOOTSTRAP_TOKEN");

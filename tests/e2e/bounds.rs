@@ -429,7 +429,10 @@ async fn a_request_past_the_server_timeout_is_answered_503() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        body["error"].as_str().unwrap().contains("HERALD_HTTP_TIMEOUT"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("HERALD_HTTP_TIMEOUT"),
         "{body}"
     );
     sink.release();

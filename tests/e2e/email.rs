@@ -114,7 +114,14 @@ fn issued(token: &str) -> Reply {
 /// over a plain connection.
 async fn oauth_smtp() -> SmtpSink {
     let (cert, key) = certificate();
-    SmtpSink::start_with(&["--starttls", &cert, &key, "--xoauth2", "herald@example.com:tok-1"]).await
+    SmtpSink::start_with(&[
+        "--starttls",
+        &cert,
+        &key,
+        "--xoauth2",
+        "herald@example.com:tok-1",
+    ])
+    .await
 }
 
 async fn oauth_mail(app: &TestApp, smtp: &SmtpSink, idp: &HttpSink, name: &str) -> Uuid {

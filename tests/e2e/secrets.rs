@@ -64,7 +64,10 @@ async fn a_masked_secret_is_not_carried_to_a_new_destination() {
     assert_eq!(status, StatusCode::OK, "{tested}");
     let got = sink.wait_delivered("/in", 1, SOON).await;
     assert_eq!(got[0].header("authorization"), Some("Bearer t0p-s3cr3t"));
-    assert!(elsewhere.requests().is_empty(), "nothing went to the new host");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "nothing went to the new host"
+    );
 
     // The same host keeps the secret; a new host with the secret given again is fine.
     let mut renamed = read["config"].clone();
@@ -123,7 +126,10 @@ async fn a_sealed_value_pasted_as_input_is_refused() {
     let sink = HttpSink::start().await;
     let (id, _) = hook_with_token(&app, &sink).await;
     let sealed = stored_config(&app, id).await["headers"]["Authorization"].clone();
-    assert!(sealed.as_str().unwrap().starts_with("$herald$v2$"), "{sealed}");
+    assert!(
+        sealed.as_str().unwrap().starts_with("$herald$v2$"),
+        "{sealed}"
+    );
     for value in [sealed, json!("$herald$v1$AAAA")] {
         let config = json!({"url": sink.url("/copy"), "headers": {"Authorization": value}});
         let (status, body) = app
@@ -166,9 +172,14 @@ async fn a_sealed_value_copied_into_another_notifier_does_not_open_there() {
         )
         .await
         .unwrap();
-    let (status, body) = app.post(&format!("/notifiers/{target}/test"), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/notifiers/{target}/test"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert!(sink.requests().is_empty(), "nothing was sent with the stolen value");
+    assert!(
+        sink.requests().is_empty(),
+        "nothing was sent with the stolen value"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +189,10 @@ async fn herald_rekey_reseals_under_the_new_key_and_the_old_key_can_go() {
     let app = spawn_app_with(&[("HERALD_SECRET_KEY", &old)]).await;
     let sink = HttpSink::start().await;
     let (id, _) = hook_with_token(&app, &sink).await;
-    let new_id = herald_model::SecretKey::from_base64(&new).unwrap().id().to_owned();
+    let new_id = herald_model::SecretKey::from_base64(&new)
+        .unwrap()
+        .id()
+        .to_owned();
 
     let keyring = format!("{new},{old}");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -188,12 +202,19 @@ async fn herald_rekey_reseals_under_the_new_key_and_the_old_key_can_go() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let said = String::from_utf8(output.stdout).unwrap();
     assert!(said.contains("re-sealed 1 of 1"), "{said}");
     let sealed = stored_config(&app, id).await["headers"]["Authorization"].clone();
     assert!(
-        sealed.as_str().unwrap().starts_with(&format!("$herald$v2${new_id}$")),
+        sealed
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("$herald$v2${new_id}$")),
         "{sealed}"
     );
 
@@ -201,9 +222,15 @@ async fn herald_rekey_reseals_under_the_new_key_and_the_old_key_can_go() {
     let mut vars = app.vars.clone();
     vars.insert("HERALD_SECRET_KEY".into(), new.clone());
     let config = herald::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let only_new = herald::start(&config, herald::Roles { api: true, ..herald::Roles::NONE })
-        .await
-        .unwrap();
+    let only_new = herald::start(
+        &config,
+        herald::Roles {
+            api: true,
+            ..herald::Roles::NONE
+        },
+    )
+    .await
+    .unwrap();
     let url = format!("http://{}/api/v1/notifiers/{id}/test", only_new.addr);
     let tested = app.http.post(url).json(&json!({})).send().await.unwrap();
     assert_eq!(tested.status(), StatusCode::OK);
@@ -223,7 +250,10 @@ async fn email_credentials_over_plain_smtp_are_refused() {
         "from": "herald@example.com", "to": ["ops@example.com"]
     });
     let (status, body) = app
-        .post("/notifiers", json!({"name": "mail", "kind": "email", "config": config}))
+        .post(
+            "/notifiers",
+            json!({"name": "mail", "kind": "email", "config": config}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "config.security", "{body}");

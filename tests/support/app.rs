@@ -52,7 +52,10 @@ pub async fn spawn_roles(roles: Roles, overrides: &[(&str, &str)]) -> TestApp {
             "HERALD_SECRET_KEY",
             herald_model::SecretKey::generate_base64(),
         ),
-        ("HERALD_BOOTSTRAP_TOKEN", herald_model::PlainToken::generate().expose().to_owned()),
+        (
+            "HERALD_BOOTSTRAP_TOKEN",
+            herald_model::PlainToken::generate().expose().to_owned(),
+        ),
         ("HERALD_HTTP_ADDR", "127.0.0.1:0".into()),
         ("HERALD_METRICS_ADDR", "127.0.0.1:0".into()),
         ("HERALD_QUEUE_EXPIRES", "10m".into()),

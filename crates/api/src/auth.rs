@@ -78,7 +78,8 @@ impl TokenCache {
                 && now.duration_since(c.fetched) < CACHE_FOR
             {
                 let touch = c.token.is_some()
-                    && c.touched.is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
+                    && c.touched
+                        .is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
                 if touch {
                     c.touched = Some(now);
                 }
@@ -121,14 +122,12 @@ fn unauthorized(message: &str, invalid: bool) -> Response {
     } else {
         r#"Bearer realm="herald""#
     };
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": message })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    let mut response =
+        (StatusCode::UNAUTHORIZED, Json(json!({ "error": message }))).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }
 
@@ -141,7 +140,9 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
         .to_str()
         .map_err(|_| "the Authorization header is not text")?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err("the Authorization header must be `Bearer <token>`"),
@@ -248,7 +249,10 @@ impl Change {
         path: &str,
         full_path: String,
     ) -> Option<Change> {
-        let route = matched?.as_str().strip_prefix("/api/v1").unwrap_or(matched?.as_str());
+        let route = matched?
+            .as_str()
+            .strip_prefix("/api/v1")
+            .unwrap_or(matched?.as_str());
         if changes_nothing(method, route) {
             return None;
         }
@@ -256,7 +260,10 @@ impl Change {
         let mut path_parts = path.trim_matches('/').split('/');
         let collection = route_parts.next()?;
         path_parts.next();
-        let object = collection.strip_suffix('s').unwrap_or(collection).to_owned();
+        let object = collection
+            .strip_suffix('s')
+            .unwrap_or(collection)
+            .to_owned();
         let (mut object_id, mut verb) = (None, None);
         for (route_part, path_part) in route_parts.zip(path_parts) {
             if route_part == "{id}" {
@@ -292,7 +299,11 @@ impl Change {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%error, path = %self.path, "reading an answer for the audit trail failed");
-                return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error; see the server log"}))).into_response();
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "internal error; see the server log"})),
+                )
+                    .into_response();
             }
         };
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

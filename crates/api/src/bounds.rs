@@ -37,13 +37,14 @@ pub fn bounded(app: Router, bounds: ServerBounds) -> Router {
 /// tower-http answers a timeout with an empty 503; every answer of this API
 /// says what went wrong in `{"error"}`. Herald's own 503s always have a body.
 async fn explain_timeout(response: Response) -> Response {
-    let empty = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_none();
+    let empty = response.headers().get(header::CONTENT_TYPE).is_none();
     if response.status() != StatusCode::SERVICE_UNAVAILABLE || !empty {
         return response;
     }
     let message = "the request was not answered within HERALD_HTTP_TIMEOUT; a change it made may have been applied: read it back before trying again";
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": message}))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": message})),
+    )
+        .into_response()
 }

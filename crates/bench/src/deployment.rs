@@ -69,7 +69,9 @@ fn authorized_client(token: &str) -> anyhow::Result<reqwest::Client> {
     let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
     value.set_sensitive(true);
     let headers = reqwest::header::HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
-    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }
 
 impl Deployment {

@@ -595,7 +595,10 @@ mod tests {
     #[test]
     fn every_kind_names_where_it_connects() {
         for kind in KINDS {
-            assert!(!destinations(kind).is_empty(), "{kind} names no destination");
+            assert!(
+                !destinations(kind).is_empty(),
+                "{kind} names no destination"
+            );
             let schema = config_schema(kind).unwrap();
             for d in destinations(kind) {
                 assert!(

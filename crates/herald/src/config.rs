@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_model::{Keyring, PlainToken, Secret, Span};
 use herald_channels::Guard;
+use herald_model::{Keyring, PlainToken, Secret, Span};
 use herald_queue::QueueType;
 use herald_sender::RetryPolicy;
 
@@ -543,10 +543,13 @@ mod tests {
 
     #[test]
     fn a_bad_allow_list_entry_is_named() {
-        let err = config(&[("HERALD_OUTBOUND_ALLOW", "::1, 10.0.0.0/33 ,mail.internal")])
-            .unwrap_err();
+        let err =
+            config(&[("HERALD_OUTBOUND_ALLOW", "::1, 10.0.0.0/33 ,mail.internal")]).unwrap_err();
         assert!(err.to_string().contains("`10.0.0.0/33`"), "{err}");
-        let ok = config(&[("HERALD_OUTBOUND_ALLOW", "127.0.0.1, ::1, fd00::/8, mail.internal")]);
+        let ok = config(&[(
+            "HERALD_OUTBOUND_ALLOW",
+            "127.0.0.1, ::1, fd00::/8, mail.internal",
+        )]);
         assert!(ok.is_ok());
     }
 
@@ -564,7 +567,11 @@ mod tests {
     fn debug_masks_the_keys_and_tokens() {
         let key = herald_model::SecretKey::generate_base64();
         let token = "t".repeat(40);
-        let c = config(&[("HERALD_SECRET_KEY", &key), ("HERALD_BOOTSTRAP_TOKEN", &token)]).unwrap();
+        let c = config(&[
+            ("HERALD_SECRET_KEY", &key),
+            ("HERALD_BOOTSTRAP_TOKEN", &token),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains(&key) && !shown.contains(&token), "{shown}");
         assert_eq!(c.load_keyring().unwrap().current().id().len(), 8);

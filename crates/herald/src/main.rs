@@ -338,7 +338,10 @@ async fn rekey(config: &Config) -> anyhow::Result<()> {
             keyring
                 .seal_config(&mut sealed, fields, notifier.id)
                 .with_context(|| format!("notifier `{}` ({})", notifier.name, notifier.id))?;
-            if store.reseal_notifier(notifier.id, &current, &sealed).await? {
+            if store
+                .reseal_notifier(notifier.id, &current, &sealed)
+                .await?
+            {
                 resealed += 1;
                 break;
             }

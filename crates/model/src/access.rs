@@ -150,7 +150,10 @@ impl TokenSpec {
             ));
         }
         if name.chars().any(char::is_control) {
-            return Err(FieldError::new("name", "must not contain control characters"));
+            return Err(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         if self.expires_at.is_some_and(|at| at <= now) {
             return Err(FieldError::new("expires_at", "must be in the future"));
@@ -213,7 +216,11 @@ mod tests {
         let b = PlainToken::generate();
         assert_ne!(a, b);
         assert!(a.expose().starts_with("hrld_"));
-        assert!(a.expose().len() >= TOKEN_PREFIX.len() + 43, "{}", a.expose());
+        assert!(
+            a.expose().len() >= TOKEN_PREFIX.len() + 43,
+            "{}",
+            a.expose()
+        );
         assert_eq!(a.hash(), token_hash(a.expose()));
         assert_ne!(a.hash(), b.hash());
         assert_eq!(format!("{a:?}"), "PlainToken(********)");
@@ -253,7 +260,11 @@ mod tests {
         };
         assert!(spec("ci").validate(now).is_ok());
         for bad in ["", " ", &"n".repeat(TOKEN_NAME_MAX + 1), "a\nb"] {
-            assert_eq!(spec(bad).validate(now).unwrap_err().field, "name", "{bad:?}");
+            assert_eq!(
+                spec(bad).validate(now).unwrap_err().field,
+                "name",
+                "{bad:?}"
+            );
         }
         let expired = TokenSpec {
             expires_at: Some(now - time::Duration::seconds(1)),

@@ -253,7 +253,10 @@ mod tests {
             config: json!({"headers": {"Authorization": "Bearer t0p-s3cr3t"}}),
         };
         let shown = format!("{spec:?}");
-        assert!(!shown.contains("s3cr3t") && shown.contains("hook"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("hook"),
+            "{shown}"
+        );
     }
 
     #[test]

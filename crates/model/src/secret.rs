@@ -94,9 +94,13 @@ pub fn mask(value: &str, style: Mask) -> String {
 pub enum SecretError {
     #[error("the secret key must be 32 bytes encoded in base64: {0}")]
     BadKey(String),
-    #[error("cannot decrypt the secret at `{path}`: it was sealed with another key or for another notifier, or is damaged")]
+    #[error(
+        "cannot decrypt the secret at `{path}`: it was sealed with another key or for another notifier, or is damaged"
+    )]
     Open { path: String },
-    #[error("cannot decrypt the secret at `{path}`: it was sealed with key {kid}, which HERALD_SECRET_KEYS does not hold")]
+    #[error(
+        "cannot decrypt the secret at `{path}`: it was sealed with key {kid}, which HERALD_SECRET_KEYS does not hold"
+    )]
     UnknownKey { path: String, kid: String },
 }
 
@@ -216,14 +220,14 @@ impl Keyring {
         };
         if let Some(rest) = value.strip_prefix(SEALED_PREFIX) {
             let (kid, encoded) = rest.split_once('$').ok_or_else(failed)?;
-            let key = self
-                .keys
-                .iter()
-                .find(|k| k.id == kid)
-                .ok_or_else(|| SecretError::UnknownKey {
-                    path: path.join("."),
-                    kid: kid.to_owned(),
-                })?;
+            let key =
+                self.keys
+                    .iter()
+                    .find(|k| k.id == kid)
+                    .ok_or_else(|| SecretError::UnknownKey {
+                        path: path.join("."),
+                        kid: kid.to_owned(),
+                    })?;
             let aad = Keyring::aad(owner, path);
             return key.open(encoded, aad.as_bytes()).ok_or_else(failed);
         }
@@ -296,10 +300,22 @@ pub fn find_sealed(config: &Value) -> Option<String> {
     match config {
         Value::String(s) if looks_sealed(s) => Some(String::new()),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
-            find_sealed(v).map(|rest| if rest.is_empty() { k.clone() } else { format!("{k}.{rest}") })
+            find_sealed(v).map(|rest| {
+                if rest.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}.{rest}")
+                }
+            })
         }),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
-            find_sealed(v).map(|rest| if rest.is_empty() { format!("{i}") } else { format!("{i}.{rest}") })
+            find_sealed(v).map(|rest| {
+                if rest.is_empty() {
+                    format!("{i}")
+                } else {
+                    format!("{i}.{rest}")
+                }
+            })
         }),
         _ => None,
     }
@@ -327,7 +343,11 @@ pub fn destination(config: &Value) -> Vec<(String, Value)> {
     fn collect(value: &Value, at: &str, out: &mut Vec<(String, Value)>) {
         let Value::Object(map) = value else { return };
         for (key, child) in map {
-            let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
             if DESTINATION_KEYS.contains(&key.as_str()) {
                 let shown = match child.as_str().map(url::Url::parse) {
                     Some(Ok(u)) if u.has_host() => Value::String(u.origin().ascii_serialization()),
@@ -521,7 +541,10 @@ mod tests {
         let key = SecretKey::from_base64(&encoded).unwrap();
         // What v1 wrote: the nonce and ciphertext with no associated data.
         let mut buf = b"hunter2".to_vec();
-        let nonce = key.key.seal_in_place_append_tag(Aad::empty(), &mut buf).unwrap();
+        let nonce = key
+            .key
+            .seal_in_place_append_tag(Aad::empty(), &mut buf)
+            .unwrap();
         let mut raw = nonce.as_ref().to_vec();
         raw.extend_from_slice(&buf);
         let mut c = json!({"password": format!("{LEGACY_PREFIX}{}", B64.encode(raw))});
@@ -545,12 +568,17 @@ mod tests {
     #[test]
     fn the_destination_is_the_origin_host_port_and_transport_security() {
         let a = json!({"url": "https://a.example.com/x/TOKEN", "headers": {"Authorization": "t"}});
-        let same = json!({"url": "https://a.example.com/y/OTHER", "headers": {"Authorization": "u"}});
+        let same =
+            json!({"url": "https://a.example.com/y/OTHER", "headers": {"Authorization": "u"}});
         let other = json!({"url": "https://b.example.com/x/TOKEN"});
         assert_eq!(destination(&a), destination(&same));
         assert_ne!(destination(&a), destination(&other));
         let smtp = json!({"host": "smtp.example.com", "port": 587, "security": "starttls"});
-        for (key, value) in [("host", json!("evil.example.com")), ("port", json!(25)), ("security", json!("none"))] {
+        for (key, value) in [
+            ("host", json!("evil.example.com")),
+            ("port", json!(25)),
+            ("security", json!("none")),
+        ] {
             let mut changed = smtp.clone();
             changed[key] = value;
             assert_ne!(destination(&smtp), destination(&changed), "{key}");

@@ -291,10 +291,22 @@ fn early_end(source: &str) -> Option<usize> {
     None
 }
 
+/// A value in a few words: itself when short, else its kind and size. A
+/// sequence may be lazy and immense (`[[]] * 10**16`, found by fuzzing):
+/// formatting it walks every item, for days, outside the fuel's reach, so
+/// only scalars are ever formatted.
 fn describe(value: &Value, kind: minijinja::value::ValueKind) -> String {
-    let text = value.to_string();
-    match text.len() {
-        0..=40 => format!("{kind} {text}"),
+    use minijinja::value::ValueKind as Kind;
+    let short = match kind {
+        Kind::Undefined | Kind::None | Kind::Bool | Kind::Number => Some(value.to_string()),
+        Kind::String => value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    match (short, value.len()) {
+        (Some(text), _) if text.len() <= 40 => format!("{kind} {text}"),
+        (None, Some(items)) if matches!(kind, Kind::Seq | Kind::Map | Kind::Iterable) => {
+            format!("{kind} of {items} items")
+        }
         _ => format!("{kind}"),
     }
 }

@@ -187,6 +187,23 @@ fn a_variable_end_inside_a_condition_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_huge_non_boolean_is_named_by_its_size_not_spelt_out() {
+    // Found by fuzzing (target `template`): the error message formatted the
+    // whole lazy sequence, 10^17 items.
+    let huge = Condition::compile("[[]*3]*32222222222222222*3").unwrap();
+    let err = huge.eval(&ctx()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "returned iterator of 96666666666666666 items, not true or false"
+    );
+    let list = Condition::compile("[1, 2]").unwrap().eval(&ctx());
+    assert_eq!(
+        list.unwrap_err().to_string(),
+        "returned sequence of 2 items, not true or false"
+    );
+}
+
+#[test]
 fn a_condition_is_one_expression() {
     for bad in ["event.title ==", "true %}{% for x in y %}", "", "a b"] {
         let err = Condition::compile(bad).expect_err(bad);

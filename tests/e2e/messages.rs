@@ -76,7 +76,7 @@ async fn a_condition_selects_only_matching_events_and_a_failing_one_sends_anyway
         let why = explain(&app, *id).await;
         let expected = match (selected, labels.get("env")) {
             (true, Some(_)) => "matched",
-            (true, None) => "condition error: undefined value (line 1) (sent anyway)",
+            (true, None) => "condition error: undefined value: `event.labels.env` is undefined (line 1) (sent anyway)",
             (false, _) => "condition false",
         };
         assert_eq!(reason(&why, "long prod jobs"), expected, "{why}");
@@ -86,7 +86,9 @@ async fn a_condition_selects_only_matching_events_and_a_failing_one_sends_anyway
     let noted = app.wait_notification(ids[3], long, "sent", SOON).await;
     assert_eq!(
         noted["notes"],
-        json!(["rule \"long prod jobs\": condition error: undefined value (line 1) (sent anyway)"])
+        json!([
+            "rule \"long prod jobs\": condition error: undefined value: `event.labels.env` is undefined (line 1) (sent anyway)"
+        ])
     );
     assert_eq!(
         app.metric("herald_condition_errors_total").await,
@@ -202,7 +204,7 @@ async fn a_template_that_fails_to_render_fails_the_delivery_for_good_with_its_er
         .publish(json!({"source": "ci", "category": "system", "title": "no team label"}))
         .await[0];
     let failed = app.wait_notification(event, hook, "failed", SOON).await;
-    let error = "template body: undefined value (line 2)";
+    let error = "template body: undefined value: `event.labels.team` is undefined (line 2)";
     assert_eq!(failed["last_error"], error);
     let failures = app.failures(&format!("notifier_id={hook}")).await;
     assert_eq!(failures.len(), 1);
@@ -337,7 +339,10 @@ async fn preview_renders_the_parts_without_sending_and_names_a_failing_line() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["part"], "subject");
     assert_eq!(body["line"], 1);
-    assert_eq!(body["error"], "template subject: undefined value (line 1)");
+    assert_eq!(
+        body["error"],
+        "template subject: undefined value: `event.labels.env` is undefined (line 1)"
+    );
     let (status, body) = app
         .post(&format!("/notifiers/{mail}/preview"), json!({}))
         .await;
@@ -487,7 +492,7 @@ async fn a_dry_run_tries_an_unsaved_rule_on_given_and_recent_events() {
             "matched",
             "condition false",
             "category system not in [job]",
-            "condition error: undefined value (line 1) (sent anyway)",
+            "condition error: undefined value: `event.data.duration_s` is undefined (line 1) (sent anyway)",
         ]
     );
     assert_eq!(results[0]["previews"][0]["parts"]["body"], "slow!");

@@ -370,7 +370,10 @@ mod tests {
         let config = email(json!({"subject": "fine", "body": "x\n{{ event.labels.missing }}"}));
         let err = config.preview(&delivery(&e, &[])).unwrap_err();
         assert!(err.template.is_some() && !err.retryable());
-        assert_eq!(err.message, "template body: undefined value (line 2)");
+        assert_eq!(
+            err.message,
+            "template body: undefined value: `event.labels.missing` is undefined (line 2)"
+        );
     }
 
     #[test]

@@ -362,7 +362,7 @@ mod tests {
             ),
             (
                 json!({"condition": "event.labels.team == 'web'"}),
-                "condition error: undefined value (line 1) (sent anyway)",
+                "condition error: undefined value: `event.labels.team` is undefined (line 1) (sent anyway)",
             ),
             (
                 json!({"condition": "event.data.duration_s"}),

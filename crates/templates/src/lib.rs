@@ -83,7 +83,12 @@ fn environment() -> Environment<'static> {
         true => AutoEscape::Html,
         false => AutoEscape::None,
     });
-    env.set_keep_trailing_newline(true);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
     minijinja_contrib::add_to_environment(&mut env);
     env.add_filter("truncate", truncate);
     env.add_filter("pretty_json", pretty_json);
@@ -105,7 +110,7 @@ fn without(value: &Value, keys: minijinja::value::Rest<String>) -> Result<Value,
         let item = value.get_item(&key)?;
         kept.push((key, item));
     }
-    Ok(Value::from_iter(kept))
+    Ok(Value::from_pairs(kept))
 }
 
 /// JSON indented by two spaces and left as is, for text meant for people
@@ -120,7 +125,7 @@ fn pretty_json(value: &Value) -> Result<String, minijinja::Error> {
 /// Jinja2's `truncate`, whose length may also be given by position
 /// (`truncate(80)`), as AWX and Ansible templates write it.
 fn truncate(
-    state: &minijinja::State,
+    state: &mut minijinja::State,
     value: &Value,
     length: Option<usize>,
     kwargs: Kwargs,
@@ -313,13 +318,13 @@ fn describe(value: &Value, kind: minijinja::value::ValueKind) -> String {
 
 /// A context for templates and conditions from anything serialisable.
 pub fn context<S: Serialize>(value: &S) -> Value {
-    Value::from_serialize(value)
+    Value::from(minijinja::value::Serde(value))
 }
 
 /// A context of named values, each converted once and shared: the event of
 /// a routed batch is converted once for every condition that reads it.
 pub fn context_of<'a>(values: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
-    Value::from_iter(values)
+    Value::from_pairs(values)
 }
 
 #[cfg(test)]

@@ -76,7 +76,9 @@ async fn a_condition_selects_only_matching_events_and_a_failing_one_sends_anyway
         let why = explain(&app, *id).await;
         let expected = match (selected, labels.get("env")) {
             (true, Some(_)) => "matched",
-            (true, None) => "condition error: undefined value: `event.labels.env` is undefined (line 1) (sent anyway)",
+            (true, None) => {
+                "condition error: undefined value: `event.labels.env` is undefined (line 1) (sent anyway)"
+            }
             (false, _) => "condition false",
         };
         assert_eq!(reason(&why, "long prod jobs"), expected, "{why}");

@@ -29,7 +29,7 @@ fn renders_table() {
         ("{{ event.labels.env }}", "prod"),
         (
             "{{ event.data | tojson }}",
-            r#"{"duration_s":900,"steps":[1,2]}"#,
+            r#"{"duration_s": 900, "steps": [1, 2]}"#,
         ),
         ("{{ event.title | truncate(9, leeway=0) }}", "Deploy..."),
         ("{{ event.title | truncate(9) }}", "Deploy failed"),

@@ -19,16 +19,12 @@
 //! Unlike libpq, an absent `sslmode` means `disable`: the usual database is on
 //! loopback, where TLS costs and protects nothing.
 //!
-//! It does not offer SCRAM channel binding (`-PLUS`): the hash it needs
-//! depends on the certificate's signature algorithm, and a wrong one would
-//! fail the login.
+//! The connection itself is `tokio-postgres-rustls`'s, which also offers
+//! SCRAM channel binding (`-PLUS`) with the hash the certificate calls for.
 
-use std::future::Future;
 use std::io;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConfig, WebPkiServerVerifier};
@@ -36,9 +32,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as PgSslMode;
-use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+pub(crate) use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
 
@@ -123,9 +118,7 @@ impl TlsSettings {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        Ok(MakeRustlsConnect {
-            config: Arc::new(config),
-        })
+        Ok(MakeRustlsConnect::new(config))
     }
 
     fn roots(
@@ -181,95 +174,6 @@ pub(crate) fn refused(error: &tokio_postgres::Error) -> bool {
         source = inner.source();
     }
     false
-}
-
-/// Makes a rustls connection for each database connection tokio-postgres opens.
-#[derive(Clone)]
-pub(crate) struct MakeRustlsConnect {
-    config: Arc<ClientConfig>,
-}
-
-impl<S> MakeTlsConnect<S> for MakeRustlsConnect
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    type Stream = RustlsStream<S>;
-    type TlsConnect = RustlsConnect;
-    type Error = io::Error;
-
-    fn make_tls_connect(&mut self, host: &str) -> Result<RustlsConnect, io::Error> {
-        // A host that is no server name (a Unix socket's empty one) only
-        // matters if TLS is negotiated, so the error waits for `connect`.
-        let name = ServerName::try_from(host.to_owned()).map_err(|_| {
-            rustls::Error::General(format!("`{host}` is not a server name TLS can check"))
-        });
-        Ok(RustlsConnect {
-            config: self.config.clone(),
-            name,
-        })
-    }
-}
-
-pub(crate) struct RustlsConnect {
-    config: Arc<ClientConfig>,
-    name: Result<ServerName<'static>, rustls::Error>,
-}
-
-impl<S> TlsConnect<S> for RustlsConnect
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    type Stream = RustlsStream<S>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<RustlsStream<S>>> + Send>>;
-
-    fn connect(self, stream: S) -> Self::Future {
-        Box::pin(async move {
-            let name = self
-                .name
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let tls = tokio_rustls::TlsConnector::from(self.config)
-                .connect(name, stream)
-                .await?;
-            Ok(RustlsStream(tls))
-        })
-    }
-}
-
-pub(crate) struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
-
-impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
-    fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 /// Accepts any certificate, but checks the handshake's signatures with it:

@@ -56,6 +56,25 @@ struct Cached {
     touched: Option<Instant>,
 }
 
+impl Cached {
+    /// Whether the token's last use is due to be written, noting it if so.
+    fn touch(&mut self, now: Instant) -> bool {
+        let due = self.token.is_some()
+            && self
+                .touched
+                .is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
+        if due {
+            self.touched = Some(now);
+        }
+        due
+    }
+}
+
+/// Entries past which stale ones are dropped: unknown tokens are cached too
+/// (so a client retrying a bad one does not reach the database each time),
+/// and someone presenting ever new ones must not grow the cache without end.
+const CACHE_ENTRIES: usize = 10_000;
+
 impl TokenCache {
     /// Forgets every token, after a revocation.
     pub fn clear(&self) {
@@ -72,32 +91,29 @@ impl TokenCache {
     ) -> Result<(Option<TokenRecord>, bool), herald_store::StoreError> {
         let hash = token_hash(presented);
         let now = Instant::now();
+        let fresh = |c: &Cached| now.duration_since(c.fetched) < CACHE_FOR;
         {
             let mut entries = self.entries.lock().expect("token cache lock");
-            if let Some(c) = entries.get_mut(&hash)
-                && now.duration_since(c.fetched) < CACHE_FOR
-            {
-                let touch = c.token.is_some()
-                    && c.touched
-                        .is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
-                if touch {
-                    c.touched = Some(now);
-                }
+            if let Some(c) = entries.get_mut(&hash).filter(|c| fresh(c)) {
+                let touch = c.touch(now);
                 return Ok((c.token.clone(), touch));
             }
         }
         let token = store.token_by_hash(&hash).await?;
         let mut entries = self.entries.lock().expect("token cache lock");
+        if entries.len() >= CACHE_ENTRIES {
+            entries.retain(|_, c| fresh(c));
+            if entries.len() >= CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
         let touched = entries.get(&hash).and_then(|c| c.touched);
-        let touch = token.is_some() && touched.is_none_or(|t| now.duration_since(t) >= TOUCH_EVERY);
-        entries.insert(
-            hash,
-            Cached {
-                token: token.clone(),
-                fetched: now,
-                touched: if touch { Some(now) } else { touched },
-            },
-        );
+        let entry = entries.entry(hash).insert_entry(Cached {
+            token: token.clone(),
+            fetched: now,
+            touched,
+        });
+        let touch = entry.into_mut().touch(now);
         Ok((token, touch))
     }
 }

@@ -7,10 +7,12 @@
 //! its behaviour is tested with plain tables of inputs and outputs.
 
 pub mod access;
+mod calendar;
 mod error;
 mod event;
 mod job;
 pub mod limits;
+pub mod policy;
 mod records;
 mod rule;
 mod scope;
@@ -18,6 +20,7 @@ pub mod secret;
 mod span;
 
 pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
+pub use calendar::{Digest, QuietCritical, QuietHours};
 pub use error::{FieldError, from_value};
 pub use event::{
     Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies, parse_event,
@@ -31,6 +34,7 @@ pub use records::{
 pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
 };
+pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
 pub use scope::Scope;
 pub use secret::{Keyring, Secret, SecretKey};
 pub use span::Span;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::calendar::QuietHours;
 use crate::error::{FieldError, from_value};
 use crate::limits::{MAX_CONFIG_BYTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, check_chars};
 
@@ -43,6 +44,12 @@ pub struct NotifierSpec {
     pub description: String,
     pub kind: String,
     pub config: serde_json::Value,
+    /// Where the event goes when a delivery to this notifier fails for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Uuid>,
+    /// When non-critical deliveries to this notifier wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
 }
 
 impl NotifierSpec {
@@ -61,6 +68,9 @@ impl NotifierSpec {
                 format!("is {config_bytes} bytes of JSON; at most {MAX_CONFIG_BYTES} are accepted"),
             ));
         }
+        if let Some(q) = &spec.quiet_hours {
+            q.validate("quiet_hours")?;
+        }
         Ok(spec)
     }
 }
@@ -73,6 +83,10 @@ pub struct Notifier {
     pub description: String,
     pub kind: String,
     pub config: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -112,12 +126,19 @@ pub enum NotificationStatus {
     Sent,
     /// Given up on; a failure record waits for a replay.
     Failed,
+    /// Not delivered, on purpose: `reason` says which silence, inhibition,
+    /// threshold or throttle decided so.
+    Suppressed,
+    /// Delivered as part of its group's notification (`group_id`).
+    Grouped,
 }
 
 text_enum!(NotificationStatus, "notification status" {
     Pending = "pending",
     Sent = "sent",
     Failed = "failed",
+    Suppressed = "suppressed",
+    Grouped = "grouped",
 });
 
 /// One delivery of one event to one notifier, with its attempts.
@@ -142,6 +163,19 @@ pub struct Notification {
     /// channels, Telegram chats, phone numbers, IRC targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<serde_json::Value>,
+    /// Why it was suppressed, held or grouped, or why it exists (a resolve,
+    /// a fallback).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The group it joined, or, on a group's leader, the group it sends.
+    #[serde(default)]
+    pub group_id: Option<Uuid>,
+    /// Notifications a throttle suppressed in favour of this one.
+    #[serde(default)]
+    pub suppressed: i32,
+    /// The notification this one falls back from.
+    #[serde(default)]
+    pub fallback_of: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -251,6 +285,8 @@ mod tests {
             description: String::new(),
             kind: "webhook".into(),
             config: json!({"headers": {"Authorization": "Bearer t0p-s3cr3t"}}),
+            fallback: None,
+            quiet_hours: None,
         };
         let shown = format!("{spec:?}");
         assert!(

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::calendar::{Digest, QuietHours};
 use crate::error::{FieldError, from_value};
 use crate::event::{Category, Event, Severity};
+use crate::policy::{Group, Threshold, Throttle};
 use crate::limits::{
     MAX_CONDITION_CHARS, MAX_NAME_CHARS, MAX_RULE_KINDS, MAX_RULE_NOTIFIERS, MAX_SHORT_TEXT_CHARS,
     MAX_TEMPLATE_CHARS, check_chars, check_count, check_labels,
@@ -50,6 +52,24 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
     pub notifiers: Vec<Uuid>,
+    /// Select only the `count`th matching event for a key within a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
+    /// At most one notification per key within a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+    /// Whether a resolving event reaches the notifiers that got the firing one.
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// When non-critical deliveries wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// One notification per group of events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+    /// One notification per schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
 fn yes() -> bool {
@@ -108,7 +128,42 @@ impl RuleSpec {
             check_template(part, source)
                 .map_err(|e| FieldError::new(format!("templates.{part}"), e.message))?;
         }
+        spec.check_policies()?;
         Ok(spec)
+    }
+
+    fn check_policies(&self) -> Result<(), FieldError> {
+        if let Some(t) = &self.threshold {
+            t.validate("threshold")?;
+        }
+        if let Some(t) = &self.throttle {
+            t.validate("throttle")?;
+        }
+        if let Some(q) = &self.quiet_hours {
+            q.validate("quiet_hours")?;
+        }
+        if let Some(g) = &self.group {
+            g.validate("group")?;
+        }
+        if let Some(d) = &self.digest {
+            d.validate("digest")?;
+            if self.group.is_some() {
+                return Err(FieldError::new(
+                    "digest",
+                    "a rule either groups (group) or digests (digest), not both",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether routing this rule's selections needs state kept in the
+    /// database (counts, windows, groups).
+    pub fn is_stateful(&self) -> bool {
+        self.threshold.is_some()
+            || self.throttle.is_some()
+            || self.group.is_some()
+            || self.digest.is_some()
     }
 
     /// The compiled condition, if the rule has one that compiles (stored

@@ -16,7 +16,7 @@ pub struct NotificationFilter {
 const SELECT: &str = "
     SELECT id, event_id, notifier_id, notifier_name, kind, rule_ids, status, attempts, last_error,
            CASE WHEN status = 'pending' AND lease_owner IS NULL THEN due_at END AS next_attempt_at,
-           notes, targets, created_at, updated_at, sent_at
+           notes, targets, reason, group_id, suppressed, fallback_of, created_at, updated_at, sent_at
     FROM notifications";
 
 fn notification(row: &Row) -> Result<Notification, StoreError> {
@@ -39,6 +39,10 @@ fn notification(row: &Row) -> Result<Notification, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("notification notes: {e}")))?
             .unwrap_or_default(),
         targets: row.get("targets"),
+        reason: row.get("reason"),
+        group_id: row.get("group_id"),
+        suppressed: row.get("suppressed"),
+        fallback_of: row.get("fallback_of"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         sent_at: row.get("sent_at"),

@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
-const COLUMNS: &str = "id, name, description, kind, config, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, description, kind, config, fallback, quiet_hours, created_at, updated_at";
 
 fn notifier(row: &Row) -> Notifier {
     Notifier {
@@ -14,9 +15,19 @@ fn notifier(row: &Row) -> Notifier {
         description: row.get("description"),
         kind: row.get("kind"),
         config: row.get("config"),
+        fallback: row.get("fallback"),
+        quiet_hours: row
+            .get::<_, Option<serde_json::Value>>("quiet_hours")
+            .and_then(|q| serde_json::from_value(q).ok()),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }
+}
+
+fn quiet_hours(spec: &NotifierSpec) -> Option<serde_json::Value> {
+    spec.quiet_hours
+        .as_ref()
+        .map(|q| serde_json::to_value(q).expect("quiet hours are JSON"))
 }
 
 impl Store {
@@ -28,12 +39,21 @@ impl Store {
     ) -> Result<Notifier, StoreError> {
         let client = self.client().await?;
         let sql = format!(
-            "INSERT INTO notifiers (id, name, description, kind, config) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+            "INSERT INTO notifiers (id, name, description, kind, config, fallback, quiet_hours)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         );
         let row = client
             .query_one(
                 &sql,
-                &[&id, &spec.name, &spec.description, &spec.kind, &spec.config],
+                &[
+                    &id,
+                    &spec.name,
+                    &spec.description,
+                    &spec.kind,
+                    &spec.config,
+                    &spec.fallback,
+                    &quiet_hours(spec),
+                ],
             )
             .await
             .map_err(StoreError::query("insert notifier"))
@@ -48,13 +68,22 @@ impl Store {
     ) -> Result<Notifier, StoreError> {
         let client = self.client().await?;
         let sql = format!(
-            "UPDATE notifiers SET name = $2, description = $3, kind = $4, config = $5, updated_at = now()
+            "UPDATE notifiers SET name = $2, description = $3, kind = $4, config = $5, fallback = $6,
+                                  quiet_hours = $7, updated_at = now()
              WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row = client
             .query_opt(
                 &sql,
-                &[&id, &spec.name, &spec.description, &spec.kind, &spec.config],
+                &[
+                    &id,
+                    &spec.name,
+                    &spec.description,
+                    &spec.kind,
+                    &spec.config,
+                    &spec.fallback,
+                    &quiet_hours(spec),
+                ],
             )
             .await
             .map_err(StoreError::query("update notifier"))

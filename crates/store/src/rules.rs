@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
-use herald_model::{Category, Rule, RuleSpec, Scope, Severity};
+use herald_model::{
+    Category, Digest, Group, QuietHours, Rule, RuleSpec, Scope, Severity, Threshold, Throttle,
+};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -45,6 +47,12 @@ pub(crate) fn rule(row: &Row) -> Result<Rule, StoreError> {
             condition: options.condition,
             templates: options.templates,
             notifiers: row.get("notifiers"),
+            threshold: options.threshold,
+            throttle: options.throttle,
+            send_resolved: options.send_resolved,
+            quiet_hours: options.quiet_hours,
+            group: options.group,
+            digest: options.digest,
         },
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
@@ -52,12 +60,28 @@ pub(crate) fn rule(row: &Row) -> Result<Rule, StoreError> {
 }
 
 /// What a rule holds beyond its matching fields, stored as one document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     condition: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     templates: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threshold: Option<Threshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    throttle: Option<Throttle>,
+    #[serde(default = "yes")]
+    send_resolved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quiet_hours: Option<QuietHours>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<Group>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<Digest>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Options {
@@ -65,6 +89,12 @@ impl Options {
         let options = Options {
             condition: spec.condition.clone(),
             templates: spec.templates.clone(),
+            threshold: spec.threshold.clone(),
+            throttle: spec.throttle.clone(),
+            send_resolved: spec.send_resolved,
+            quiet_hours: spec.quiet_hours.clone(),
+            group: spec.group.clone(),
+            digest: spec.digest.clone(),
         };
         serde_json::to_value(options).expect("options are JSON")
     }

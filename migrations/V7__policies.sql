@@ -17,6 +17,7 @@ ALTER TABLE notifications
     ADD COLUMN suppressed  int NOT NULL DEFAULT 0,
     -- The notification this one falls back from.
     ADD COLUMN fallback_of uuid;
+CREATE INDEX notifications_group ON notifications (group_id) WHERE group_id IS NOT NULL;
 
 -- A notifier's own policies: where to go when a delivery fails for good, and
 -- when not to disturb.
@@ -48,8 +49,9 @@ CREATE TABLE problems (
 CREATE TABLE rule_state (
     rule_id     uuid NOT NULL,
     key         text NOT NULL,
-    -- Threshold: when the matching events since the last notification arrived.
-    hits        timestamptz[] NOT NULL DEFAULT '{}',
+    -- Threshold: when the matching events since the last notification arrived
+    -- (Unix seconds, a JSON array: rows are written back many at a time).
+    hits        jsonb NOT NULL DEFAULT '[]',
     -- Throttle: the event last notified, when, and how many were suppressed since.
     sent_event  uuid,
     sent_at     timestamptz,

@@ -155,6 +155,7 @@ pub(crate) fn render_parts(
         attempt: 1,
         rules,
         public_url: &state.public_url,
+        group: &[],
     };
     config.preview(&delivery).map_err(|e| match e.template {
         Some(template) => ApiError::Render(template),
@@ -235,6 +236,7 @@ pub async fn test(
         attempt: 1,
         rules: &[],
         public_url: &state.public_url,
+        group: &[],
     };
     let targets = TargetLog::default();
     let cx = SendContext {

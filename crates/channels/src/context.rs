@@ -20,6 +20,19 @@ pub struct Delivery<'a> {
     pub rules: &'a [Arc<RuleTemplates>],
     /// Herald's public base URL, for links back to it.
     pub public_url: &'a str,
+    /// The events of the group this notification sends, oldest first; empty
+    /// when it sends its event alone.
+    pub group: &'a [Event],
+}
+
+impl Delivery<'_> {
+    /// The events this notification sends: its group's, or its own.
+    pub fn events(&self) -> &[Event] {
+        match self.group {
+            [] => std::slice::from_ref(self.event),
+            group => group,
+        }
+    }
 }
 
 /// What a send may use: the instance's outbound guard and HTTP clients, how

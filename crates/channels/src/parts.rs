@@ -201,12 +201,14 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// What templates see: `event`, `notifier` (`name`, `kind`), `rule` (`id`,
-/// `name`: the oldest rule that selected the notification, when one did),
-/// `notification` (`id`, `attempt`) and `herald` (`url`).
+/// What templates see: `event`, `events` (a group's events, oldest first, or
+/// the event alone), `notifier` (`name`, `kind`), `rule` (`id`, `name`: the
+/// oldest rule that selected the notification, when one did), `notification`
+/// (`id`, `attempt`) and `herald` (`url`).
 fn template_context(d: &Delivery<'_>, kind: &str) -> Value {
     let mut values = vec![
         ("event", context(d.event)),
+        ("events", context(&d.events())),
         (
             "notifier",
             context_of([
@@ -256,6 +258,7 @@ mod tests {
             attempt: 2,
             rules,
             public_url: "https://herald.example/",
+            group: &[],
         }
     }
 

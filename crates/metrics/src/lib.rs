@@ -36,6 +36,12 @@ pub struct Metrics {
     pub event_id_conflicts: IntCounter,
     /// Events (with their notifications) deleted past the retention period.
     pub retention_deleted: IntCounter,
+    /// Notifications not delivered on purpose, by reason (`silence`,
+    /// `inhibition`, `threshold`, `throttle`).
+    pub suppressed: IntCounterVec,
+    /// Notifications held for later, by reason (`quiet_hours`, `group`,
+    /// `digest`).
+    pub deferred: IntCounterVec,
     /// Failures in the error table by status (`pending`, `replaying`, `dead`).
     pub failures: IntGaugeVec,
     /// Failures queued again, by who asked (`scheduler`, `api`).
@@ -152,6 +158,16 @@ impl Metrics {
             condition_errors,
             event_id_conflicts,
             retention_deleted,
+            suppressed: counter(
+                "herald_suppressed_total",
+                "Notifications not delivered on purpose, by reason (silence, inhibition, threshold, throttle).",
+                &["reason"],
+            ),
+            deferred: counter(
+                "herald_deferred_total",
+                "Notifications held for later, by reason (quiet_hours, group, digest); a grouped one goes out with its group.",
+                &["reason"],
+            ),
             failures,
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,

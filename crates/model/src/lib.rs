@@ -34,7 +34,7 @@ pub use records::{
 pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
 };
-pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
+pub use policy::{EventMatch, Group, Problem, Threshold, Throttle, problem_key};
 pub use scope::Scope;
 pub use secret::{Keyring, Secret, SecretKey};
 pub use span::Span;

@@ -160,6 +160,46 @@ pub fn problem_key(event: &Event) -> String {
     }
 }
 
+/// An open problem: opened by a firing event, closed by a resolving one of
+/// the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub key: String,
+    /// The firing event that opened it.
+    pub event_id: uuid::Uuid,
+    pub source: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub scope: Scope,
+    pub kind: String,
+    pub labels: BTreeMap<String, String>,
+    pub title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: time::OffsetDateTime,
+}
+
+impl Problem {
+    /// The event that opened it, as far as matchers look at it.
+    pub fn event(&self) -> Event {
+        Event {
+            id: self.event_id,
+            source: self.source.clone(),
+            category: self.category,
+            kind: self.kind.clone(),
+            severity: self.severity,
+            scope: self.scope.clone(),
+            title: self.title.clone(),
+            message: String::new(),
+            labels: self.labels.clone(),
+            data: serde_json::Value::Null,
+            dedup_key: None,
+            resolved: false,
+            occurred_at: self.opened_at,
+            url: None,
+        }
+    }
+}
+
 /// Notify only at the `count`th matching event for a key within `window`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

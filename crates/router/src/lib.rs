@@ -14,6 +14,7 @@
 //! it travelled with), and when the database or the broker is unavailable the
 //! batch is handed back to the queue.
 
+mod policy;
 mod rules;
 
 use std::collections::{HashMap, HashSet};
@@ -80,6 +81,9 @@ const DEPTH_FRESH: Duration = Duration::from_millis(10);
 /// statement and a message then serve several events instead of one; under
 /// load batches fill at once and nothing waits.
 const LINGER: Duration = Duration::from_millis(8);
+/// The open problems read for inhibitions, at most: past this many, the
+/// oldest are the ones looked at.
+const MAX_PROBLEMS_READ: i64 = 10_000;
 
 /// Why a batch goes back to the queue untouched.
 enum Handback {
@@ -259,18 +263,46 @@ impl Router {
         Ok(())
     }
 
-    /// Records `events` matched against the current rules, loading the rules
-    /// again as often as they changed under the batch.
-    async fn record_current(&mut self, events: &[Event]) -> Result<Recorded, StoreError> {
+    /// Records `events` matched against the current rules and settled by
+    /// their policies, loading the rules again as often as they changed under
+    /// the batch.
+    async fn record_current(
+        &mut self,
+        events: &[Event],
+        now: OffsetDateTime,
+    ) -> Result<Recorded, StoreError> {
         loop {
-            let notifications = self.notifications(events);
-            match self
-                .store
-                .record_routing(self.rules.version(), events, &notifications)
-                .await?
-            {
+            let lookups = self.lookups(events).await?;
+            let mut drafts = policy::draft(&self.rules, events, &lookups, now);
+            let routing = if policy::needs_state(&self.rules, &drafts) {
+                let drafted: Vec<NewNotification> =
+                    drafts.iter().map(|d| d.notification.clone()).collect();
+                let rules = &self.rules;
+                let mut settled = None;
+                let routing = self
+                    .store
+                    .record_routing_with(rules.version(), events, &drafted, async |tx, new| {
+                        let (planned, done) =
+                            policy::settle(rules, events, drafts.clone(), tx, new, now).await?;
+                        settled = Some(done);
+                        Ok(planned)
+                    })
+                    .await?;
+                if let Some(done) = settled {
+                    drafts = done;
+                }
+                routing
+            } else {
+                policy::settle_stateless(&self.rules, events, &mut drafts, now);
+                let notifications: Vec<NewNotification> =
+                    drafts.iter().map(|d| d.notification.clone()).collect();
+                self.store
+                    .record_routing(self.rules.version(), events, &notifications)
+                    .await?
+            };
+            match routing {
                 Routing::Recorded(recorded) => {
-                    self.count_condition_errors(&notifications, &recorded);
+                    self.count_decisions(events, &drafts, &recorded);
                     return Ok(recorded);
                 }
                 Routing::Stale => {
@@ -286,6 +318,26 @@ impl Router {
         }
     }
 
+    /// What deciding `events` needs read first: the open problems when an
+    /// inhibition could suppress one of them, and who got the firing events
+    /// of the problems the resolving ones close. Nothing is read for a batch
+    /// that needs neither.
+    async fn lookups(&self, events: &[Event]) -> Result<policy::Lookups, StoreError> {
+        let mut lookups = policy::Lookups::default();
+        if events.iter().any(|e| self.rules.may_be_inhibited(e)) {
+            lookups.problems = self.store.open_problems(MAX_PROBLEMS_READ).await?;
+        }
+        let resolving: Vec<String> = events
+            .iter()
+            .filter(|e| e.resolved)
+            .map(herald_model::problem_key)
+            .collect();
+        if !resolving.is_empty() {
+            lookups.firing = self.store.firing_targets(&resolving).await?;
+        }
+        Ok(lookups)
+    }
+
     /// Records the batch in one statement. If the statement fails for another
     /// reason than an unavailable database, the events are recorded one by one
     /// so that the one the database refuses is dead-lettered alone.
@@ -296,7 +348,8 @@ impl Router {
         events: &mut Vec<(usize, Event)>,
     ) -> Result<Recorded, Handback> {
         let all: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
-        match self.record_current(&all).await {
+        let now = OffsetDateTime::now_utc();
+        match self.record_current(&all, now).await {
             Ok(recorded) => return Ok(recorded),
             Err(e) if e.is_unavailable() => return Err(Handback::Database(e)),
             Err(e) => debug!(error = %e, "batch refused; recording events one by one"),
@@ -304,7 +357,7 @@ impl Router {
         let mut merged = Recorded::default();
         let mut kept = Vec::with_capacity(events.len());
         for (i, event) in events.drain(..) {
-            match self.record_current(std::slice::from_ref(&event)).await {
+            match self.record_current(std::slice::from_ref(&event), now).await {
                 Ok(r) => {
                     merged.new_events.extend(r.new_events);
                     merged.enqueue.extend(r.enqueue);
@@ -322,26 +375,6 @@ impl Router {
         }
         *events = kept;
         Ok(merged)
-    }
-
-    fn notifications(&self, events: &[Event]) -> Vec<NewNotification> {
-        events
-            .iter()
-            .flat_map(|event| {
-                self.rules
-                    .targets(event)
-                    .into_iter()
-                    .map(|t| NewNotification {
-                        id: Uuid::now_v7(),
-                        event_id: event.id,
-                        notifier_id: t.notifier_id,
-                        notifier_name: t.notifier_name,
-                        kind: t.kind,
-                        rule_ids: t.rule_ids,
-                        notes: t.notes,
-                    })
-            })
-            .collect()
     }
 
     /// The jobs to queue, one message per channel kind and lane.
@@ -413,17 +446,32 @@ impl Router {
         }
     }
 
-    /// Counts each condition that errored on an event seen for the first time
-    /// once, however many notifiers its rule names.
-    fn count_condition_errors(&self, notifications: &[NewNotification], recorded: &Recorded) {
-        let errors: HashSet<(Uuid, &str)> = notifications
+    /// Counts what routing decided about events seen for the first time:
+    /// each condition that errored once, however many notifiers its rule
+    /// names, and each notification suppressed or deferred by its reason.
+    fn count_decisions(&self, events: &[Event], drafts: &[policy::Draft], recorded: &Recorded) {
+        let new = |d: &&policy::Draft| recorded.new_events.contains(&events[d.event].id);
+        let errors: HashSet<(Uuid, &str)> = drafts
             .iter()
-            .filter(|n| recorded.new_events.contains(&n.event_id))
-            .flat_map(|n| n.notes.iter().map(move |note| (n.event_id, note.as_str())))
+            .filter(new)
+            .flat_map(|d| {
+                let n = &d.notification;
+                n.notes
+                    .iter()
+                    .filter(|note| note.contains("condition error"))
+                    .map(move |note| (n.event_id, note.as_str()))
+            })
             .collect();
         if !errors.is_empty() {
             warn!(errors = ?errors, "conditions failed; their rules selected the events anyway");
             self.metrics.condition_errors.inc_by(errors.len() as u64);
+        }
+        for tag in drafts.iter().filter(new).filter_map(|d| d.tag) {
+            let counter = match tag.suppresses() {
+                true => &self.metrics.suppressed,
+                false => &self.metrics.deferred,
+            };
+            counter.with_label_values(&[tag.as_str()]).inc();
         }
     }
 

@@ -11,15 +11,19 @@
 //!
 //! [`RuleSpec::matches`]: herald_model::RuleSpec::matches
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use herald_model::{
-    Category, Decision, Event, Rule, condition_context, condition_decision, herald_context,
+    Category, Decision, Event, Problem, QuietHours, Rule, condition_context, condition_decision,
+    herald_context,
 };
-use herald_store::RoutingSnapshot;
-use herald_templates::{Condition, Value, context};
+use herald_store::{NotifierInfo, RoutingSnapshot};
+use herald_templates::{Condition, TemplateSet, Value, context, context_of};
+use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::policy::KeyOf;
 
 /// A notifier an event goes to, and the rules that sent it there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +82,33 @@ pub struct RuleSet {
     /// Each rule's compiled condition, by position.
     conditions: Arc<Vec<Option<Condition>>>,
     by_scope: HashMap<String, ScopeRules>,
-    notifiers: HashMap<Uuid, (String, String)>,
+    notifiers: HashMap<Uuid, NotifierInfo>,
     /// What conditions see as `herald`.
     herald: Value,
+    /// Each rule's position by id.
+    by_id: HashMap<Uuid, usize>,
+    /// Each rule's compiled threshold and throttle keys, by position.
+    keys: Arc<Vec<PolicyKeys>>,
+}
+
+/// A rule's threshold and throttle key templates, compiled.
+#[derive(Debug, Default)]
+struct PolicyKeys {
+    threshold: Option<TemplateSet>,
+    throttle: Option<TemplateSet>,
+}
+
+impl PolicyKeys {
+    fn of(rule: &Rule) -> PolicyKeys {
+        let compile = |key: Option<&String>| {
+            let key = key?;
+            TemplateSet::compile(&BTreeMap::from([("key".to_owned(), key.clone())])).ok()
+        };
+        PolicyKeys {
+            threshold: compile(rule.spec.threshold.as_ref().and_then(|t| t.key.as_ref())),
+            throttle: compile(rule.spec.throttle.as_ref().and_then(|t| t.key.as_ref())),
+        }
+    }
 }
 
 impl RuleSet {
@@ -107,7 +135,16 @@ impl RuleSet {
             .iter()
             .map(|r| r.spec.compile_condition())
             .collect();
+        let by_id = snapshot
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+        let keys = snapshot.rules.iter().map(PolicyKeys::of).collect();
         RuleSet {
+            by_id,
+            keys: Arc::new(keys),
             version: snapshot.version,
             rules: snapshot.rules,
             conditions: Arc::new(conditions),
@@ -127,6 +164,44 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// The enabled rule of this id.
+    pub fn rule(&self, id: Uuid) -> Option<&Rule> {
+        self.by_id.get(&id).map(|&i| &self.rules[i])
+    }
+
+    /// A notifier's own quiet hours.
+    pub fn notifier_quiet_hours(&self, id: Uuid) -> Option<&QuietHours> {
+        self.notifiers.get(&id)?.quiet_hours.as_ref()
+    }
+
+    /// A rule's threshold or throttle key for `event`, when the rule has a
+    /// key template and it renders.
+    pub(crate) fn render_key(&self, rule_id: Uuid, which: KeyOf, event: &Event) -> Option<String> {
+        let keys = &self.keys[*self.by_id.get(&rule_id)?];
+        let set = match which {
+            KeyOf::Threshold => keys.threshold.as_ref(),
+            KeyOf::Throttle => keys.throttle.as_ref(),
+        }?;
+        let context = context_of([("event", context(event))]);
+        set.render("key", &context)?.ok()
+    }
+
+    /// The active silence that mutes `event` now, in words.
+    pub fn silenced(&self, _event: &Event, _now: OffsetDateTime) -> Option<String> {
+        None
+    }
+
+    /// Whether an inhibition's target side matches `event`.
+    pub fn may_be_inhibited(&self, _event: &Event) -> bool {
+        false
+    }
+
+    /// The inhibition that suppresses `event` while one of `problems` is
+    /// open, in words.
+    pub fn inhibited(&self, _event: &Event, _problems: &[Problem]) -> Option<String> {
+        None
     }
 
     /// The positions of the rules whose fields match `event`, in rule order.
@@ -183,11 +258,11 @@ impl RuleSet {
                 if let Some(t) = out.iter_mut().find(|t| t.notifier_id == *notifier_id) {
                     t.rule_ids.push(rule.id);
                     t.notes.extend(note.clone());
-                } else if let Some((name, kind)) = self.notifiers.get(notifier_id) {
+                } else if let Some(notifier) = self.notifiers.get(notifier_id) {
                     out.push(Target {
                         notifier_id: *notifier_id,
-                        notifier_name: name.clone(),
-                        kind: kind.clone(),
+                        notifier_name: notifier.name.clone(),
+                        kind: notifier.kind.clone(),
                         rule_ids: vec![rule.id],
                         notes: note.iter().cloned().collect(),
                     });
@@ -218,6 +293,14 @@ mod tests {
         herald_model::parse_event(v.to_string().as_bytes(), OffsetDateTime::now_utc()).unwrap()
     }
 
+    fn info(name: &str, kind: &str) -> NotifierInfo {
+        NotifierInfo {
+            name: name.into(),
+            kind: kind.into(),
+            quiet_hours: None,
+        }
+    }
+
     const A: Uuid = Uuid::from_u128(10);
     const B: Uuid = Uuid::from_u128(11);
 
@@ -226,10 +309,7 @@ mod tests {
             RoutingSnapshot {
                 version: 1,
                 rules,
-                notifiers: HashMap::from([
-                    (A, ("hook".to_owned(), "webhook".to_owned())),
-                    (B, ("mail".to_owned(), "email".to_owned())),
-                ]),
+                notifiers: HashMap::from([(A, info("hook", "webhook")), (B, info("mail", "email"))]),
             },
             "",
         )

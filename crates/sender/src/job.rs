@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use herald_channels::{
     Delivery as Target, DeliveryError, NotifierConfig, RuleTemplates, SendContext, TargetLog,
 };
-use herald_model::DeliveryJob;
+use herald_model::{DeliveryJob, Event};
 use herald_store::{Claim, Claimed, LeaseRequest, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
@@ -53,6 +53,8 @@ struct Message<'a> {
     notifier: &'a str,
     attempt: u32,
     rules: &'a [Arc<RuleTemplates>],
+    /// The events of the group it sends, when it leads one.
+    group: &'a [Event],
 }
 
 /// Why an attempt did not deliver.
@@ -175,6 +177,17 @@ impl Worker {
                 return false;
             }
         };
+        let group = match claimed.group_id {
+            Some(group_id) => match self.store.take_group(group_id).await {
+                Ok(events) => events,
+                // As for the templates: the job goes back.
+                Err(e) => {
+                    warn!(notification = %job.notification_id, error = %e, "cannot read the group's events");
+                    return false;
+                }
+            },
+            None => Vec::new(),
+        };
         let policy = RetryPolicy {
             max_elapsed: config
                 .options
@@ -189,6 +202,7 @@ impl Worker {
             notifier: &claimed.notifier_name,
             attempt: made,
             rules: &rules,
+            group: &group,
         };
         let log = TargetLog::new(claimed.delivered_targets);
         let attempt = self.attempt(held, message, &config, timeout, &log);
@@ -298,6 +312,7 @@ impl Worker {
             attempt: message.attempt,
             rules: message.rules,
             public_url: &self.options.public_url,
+            group: message.group,
         };
         let started = Instant::now();
         let guard = timeout.saturating_add(Duration::from_secs(1));

@@ -74,6 +74,8 @@ pub struct Claimed {
     pub round_started_at: OffsetDateTime,
     /// The targets earlier attempts delivered to (channels with several).
     pub delivered_targets: Vec<String>,
+    /// The group this notification sends, when it leads one.
+    pub group_id: Option<Uuid>,
 }
 
 /// An attempt that failed and will be tried again after `wait`, by whoever
@@ -152,6 +154,7 @@ fn claim_of(row: &Row, token: Uuid) -> Result<Claim, StoreError> {
         round_attempts: row.get("round_attempts"),
         round_started_at: row.get("round_started_at"),
         delivered_targets: delivered(row.get("targets")),
+        group_id: row.get("group_id"),
     }))
 }
 
@@ -219,7 +222,7 @@ const CLAIM: &str = concat!(
        FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS c(id, token, secs)
        WHERE n.id = c.id
        RETURNING n.id, n.status, n.lease_owner, n.lease_until, n.due_at, n.notifier_id, n.attempts,
-                 n.round_attempts, n.round_started_at, n.targets
+                 n.round_attempts, n.round_started_at, n.targets, n.group_id
      )
      SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version,
             (SELECT version FROM config_version) AS config_version

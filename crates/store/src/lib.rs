@@ -22,6 +22,7 @@ mod retention;
 mod routing;
 mod rules;
 mod schedule;
+mod state;
 mod tls;
 
 use std::sync::Arc;
@@ -39,7 +40,10 @@ pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};
 pub use notifications::NotificationFilter;
-pub use routing::{Enqueue, NewNotification, Recorded, Routing, RoutingSnapshot};
+pub use routing::{
+    Enqueue, NewNotification, NotifierInfo, Recorded, Routing, RoutingSnapshot,
+};
+pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
 pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
 

@@ -1,10 +1,21 @@
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
-use herald_model::{Event, Rule};
+use herald_model::{Event, NotificationStatus, QuietHours, Rule};
+use time::OffsetDateTime;
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
+use crate::state::{Planned, StateTx};
 use crate::{Store, StoreError};
+
+/// A notifier as routing needs it.
+#[derive(Debug, Clone)]
+pub struct NotifierInfo {
+    pub name: String,
+    pub kind: String,
+    pub quiet_hours: Option<QuietHours>,
+}
 
 /// What the router matches against, read in one consistent snapshot.
 #[derive(Debug, Clone)]
@@ -12,8 +23,8 @@ pub struct RoutingSnapshot {
     pub version: i64,
     /// Enabled rules only.
     pub rules: Vec<Rule>,
-    /// Every notifier: id → (name, kind).
-    pub notifiers: HashMap<Uuid, (String, String)>,
+    /// Every notifier.
+    pub notifiers: HashMap<Uuid, NotifierInfo>,
 }
 
 /// A notification the router decided on.
@@ -27,6 +38,21 @@ pub struct NewNotification {
     pub rule_ids: Vec<Uuid>,
     /// What routing noted (a condition error ignored); usually none.
     pub notes: Vec<String>,
+    /// `Pending`, or `Suppressed`/`Grouped` with a `reason`.
+    pub status: NotificationStatus,
+    /// Why it was suppressed, held or grouped, or why it exists.
+    pub reason: Option<String>,
+    /// A held notification's moment (quiet hours, a group's wait): the
+    /// scheduler queues it then.
+    pub due_at: Option<OffsetDateTime>,
+    pub group_id: Option<Uuid>,
+}
+
+impl NewNotification {
+    /// Whether its job is queued at once.
+    pub fn goes_now(&self) -> bool {
+        self.status == NotificationStatus::Pending && self.due_at.is_none()
+    }
 }
 
 /// A pending notification whose job must be (re)queued.
@@ -89,11 +115,20 @@ impl Store {
             .get(0);
         let rules = Store::enabled_rules(&tx).await?;
         let notifiers = tx
-            .query("SELECT id, name, kind FROM notifiers", &[])
+            .query("SELECT id, name, kind, quiet_hours FROM notifiers", &[])
             .await
             .map_err(StoreError::query("load notifiers"))?
             .iter()
-            .map(|r| (r.get("id"), (r.get("name"), r.get("kind"))))
+            .map(|r| {
+                let info = NotifierInfo {
+                    name: r.get("name"),
+                    kind: r.get("kind"),
+                    quiet_hours: r
+                        .get::<_, Option<serde_json::Value>>("quiet_hours")
+                        .and_then(|q| serde_json::from_value(q).ok()),
+                };
+                (r.get("id"), info)
+            })
             .collect();
         tx.commit()
             .await
@@ -109,7 +144,8 @@ impl Store {
     /// event is never stored without its notifications, if the rules are still
     /// at `version` (the notifications were matched against them); the same
     /// statement checks it, so a rule change applies to the next event routed
-    /// without a read of its own per batch. Repeating a batch is safe.
+    /// without a read of its own per batch. It opens the problems of new firing
+    /// events and closes those of resolving ones. Repeating a batch is safe.
     pub async fn record_routing(
         &self,
         version: i64,
@@ -118,82 +154,37 @@ impl Store {
     ) -> Result<Routing, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "WITH v AS (
-                    SELECT version = $15 AS current FROM config_version
-                 ), ev AS (
-                    INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at,
-                                        matched, config_version)
-                    SELECT u.*, $15 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                         $6::text[], $7::json[], $8::timestamptz[], $16::bool[]) AS u
-                    WHERE (SELECT current FROM v)
-                    ON CONFLICT (id) DO NOTHING
-                    RETURNING id
-                 ), nt AS (
-                    INSERT INTO notifications (id, event_id, notifier_id, notifier_name, kind, rule_ids, notes)
-                    SELECT u.* FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[],
-                                           $14::jsonb[], $17::jsonb[])
-                                    AS u(id, event_id, notifier_id, notifier_name, kind, rule_ids, notes)
-                    WHERE u.event_id IN (SELECT id FROM ev)
-                    ON CONFLICT (event_id, notifier_id) DO NOTHING
-                    RETURNING id, event_id, notifier_id, kind, rule_ids
-                 )
-                 SELECT 'stale' AS tag, NULL::uuid AS id, NULL::uuid AS event_id, NULL::uuid AS notifier_id,
-                        NULL::text AS kind, NULL::jsonb AS rule_ids
-                 FROM v WHERE NOT current
-                 UNION ALL
-                 SELECT 'event', id, id, NULL, NULL, NULL FROM ev
-                 UNION ALL
-                 SELECT 'notification', id, event_id, notifier_id, kind, rule_ids FROM nt",
-            )
+            .prepare_cached(&RECORD_ROUTING)
             .await
             .map_err(StoreError::query("prepare record routing"))?;
-        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        let col = |f: fn(&Event) -> String| events.iter().map(f).collect::<Vec<String>>();
-        let bodies: Vec<serde_json::Value> = events
-            .iter()
-            .map(|e| serde_json::to_value(e).expect("an event is JSON"))
-            .collect();
-        let occurred: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
-        let n_ids: Vec<Uuid> = notifications.iter().map(|n| n.id).collect();
-        let n_events: Vec<Uuid> = notifications.iter().map(|n| n.event_id).collect();
-        let n_notifiers: Vec<Uuid> = notifications.iter().map(|n| n.notifier_id).collect();
-        let n_names: Vec<&str> = notifications
-            .iter()
-            .map(|n| n.notifier_name.as_str())
-            .collect();
-        let n_kinds: Vec<&str> = notifications.iter().map(|n| n.kind.as_str()).collect();
-        let n_rules: Vec<serde_json::Value> = notifications
-            .iter()
-            .map(|n| serde_json::to_value(&n.rule_ids).expect("ids are JSON"))
-            .collect();
-        let selected: HashSet<Uuid> = notifications.iter().map(|n| n.event_id).collect();
-        let matched: Vec<bool> = ids.iter().map(|id| selected.contains(id)).collect();
-        let n_notes: Vec<Option<serde_json::Value>> = notifications
-            .iter()
-            .map(|n| (!n.notes.is_empty()).then(|| serde_json::json!(n.notes)))
-            .collect();
+        let e = EventColumns::of(events, notifications);
+        let n = NotificationColumns::of(notifications);
         let rows = client
             .query(
                 &stmt,
                 &[
-                    &ids,
-                    &col(|e| e.source.clone()),
-                    &col(|e| e.category.to_string()),
-                    &col(|e| e.kind.clone()),
-                    &col(|e| e.severity.to_string()),
-                    &col(|e| e.scope.to_string()),
-                    &bodies,
-                    &occurred,
-                    &n_ids,
-                    &n_events,
-                    &n_notifiers,
-                    &n_names,
-                    &n_kinds,
-                    &n_rules,
+                    &e.ids,
+                    &e.sources,
+                    &e.categories,
+                    &e.kinds,
+                    &e.severities,
+                    &e.scopes,
+                    &e.bodies,
+                    &e.occurred,
+                    &e.matched,
+                    &e.problem_keys,
                     &version,
-                    &matched,
-                    &n_notes,
+                    &n.ids,
+                    &n.events,
+                    &n.notifiers,
+                    &n.names,
+                    &n.kinds,
+                    &n.rules,
+                    &n.notes,
+                    &n.statuses,
+                    &n.reasons,
+                    &n.due,
+                    &n.groups,
                 ],
             )
             .await
@@ -208,16 +199,127 @@ impl Store {
                 _ => out.enqueue.push(enqueue_of(&row)?),
             }
         }
+        self.add_known_events(&client, &e.ids, &mut out).await?;
+        Ok(Routing::Recorded(out))
+    }
+
+    /// Records a batch as [`Store::record_routing`] does, in a transaction
+    /// that lets `plan` decide the notifications of the events that are new
+    /// with the state it reads and writes through [`StateTx`] (threshold and
+    /// throttle counts, groups): a redelivered event counts nothing twice, and
+    /// the state and the notifications it decided commit together.
+    /// `notifications` are what routing decided without state; `plan`
+    /// returns them settled.
+    pub async fn record_routing_with<P>(
+        &self,
+        version: i64,
+        events: &[Event],
+        notifications: &[NewNotification],
+        plan: P,
+    ) -> Result<Routing, StoreError>
+    where
+        P: AsyncFnOnce(&StateTx<'_>, &HashSet<Uuid>) -> Result<Planned, StoreError>,
+    {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::query("begin routing"))?;
+        let current: i64 = tx
+            .query_one("SELECT version FROM config_version", &[])
+            .await
+            .map_err(StoreError::query("read config version"))?
+            .get(0);
+        if current != version {
+            return Ok(Routing::Stale);
+        }
+        let e = EventColumns::of(events, notifications);
+        let stmt = tx
+            .prepare_cached(&INSERT_EVENTS)
+            .await
+            .map_err(StoreError::query("prepare insert events"))?;
+        let new_events: HashSet<Uuid> = tx
+            .query(
+                &stmt,
+                &[
+                    &e.ids,
+                    &e.sources,
+                    &e.categories,
+                    &e.kinds,
+                    &e.severities,
+                    &e.scopes,
+                    &e.bodies,
+                    &e.occurred,
+                    &e.matched,
+                    &e.problem_keys,
+                    &version,
+                ],
+            )
+            .await
+            .map_err(StoreError::query("insert events"))?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect();
+        let planned = plan(&StateTx { tx: &tx }, &new_events).await?;
+        let n = NotificationColumns::of(&planned.notifications);
+        let stmt = tx
+            .prepare_cached(&INSERT_NOTIFICATIONS)
+            .await
+            .map_err(StoreError::query("prepare insert notifications"))?;
+        let new: Vec<Uuid> = new_events.iter().copied().collect();
+        let rows = tx
+            .query(
+                &stmt,
+                &[
+                    &new,
+                    &n.ids,
+                    &n.events,
+                    &n.notifiers,
+                    &n.names,
+                    &n.kinds,
+                    &n.rules,
+                    &n.notes,
+                    &n.statuses,
+                    &n.reasons,
+                    &n.due,
+                    &n.groups,
+                ],
+            )
+            .await
+            .map_err(StoreError::query("insert notifications"))?;
+        let mut out = Recorded {
+            new_events,
+            ..Recorded::default()
+        };
+        for row in &rows {
+            out.enqueue.push(enqueue_of(row)?);
+        }
+        StateTx { tx: &tx }.add_throttled(&planned.throttled).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("commit routing"))?;
+        self.add_known_events(&client, &e.ids, &mut out).await?;
+        Ok(Routing::Recorded(out))
+    }
+
+    /// Adds the stored form and the pending notifications of the events of
+    /// `ids` that were seen before.
+    async fn add_known_events(
+        &self,
+        client: &deadpool_postgres::Object,
+        ids: &[Uuid],
+        out: &mut Recorded,
+    ) -> Result<(), StoreError> {
         let seen_before: Vec<Uuid> = ids
             .iter()
             .filter(|id| !out.new_events.contains(id))
             .copied()
             .collect();
-        if !seen_before.is_empty() {
-            self.pending_of_known_events(&client, &seen_before, &mut out)
-                .await?;
+        if seen_before.is_empty() {
+            return Ok(());
         }
-        Ok(Routing::Recorded(out))
+        self.pending_of_known_events(client, &seen_before, out)
+            .await
     }
 
     async fn pending_of_known_events(
@@ -264,4 +366,164 @@ fn enqueue_of(row: &tokio_postgres::Row) -> Result<Enqueue, StoreError> {
             StoreError::Corrupt(format!("rule ids of notification {notification_id}: {e}"))
         })?,
     })
+}
+
+/// The new events of a batch (parameters `$1`..`$11`), inserted as `ev`,
+/// and the problems they open and close. `filter` is a `WHERE` clause on the
+/// input, or nothing.
+fn events_ctes(filter: &str) -> String {
+    format!(
+        "ev AS (
+            INSERT INTO events (id, source, category, kind, severity, scope, body, occurred_at,
+                                matched, problem_key, config_version)
+            SELECT u.*, $11 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                        $6::text[], $7::json[], $8::timestamptz[], $9::bool[],
+                                        $10::text[]) AS u
+            {filter}
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id, source, category, kind, severity, scope, body, problem_key
+         ), opened AS (
+            INSERT INTO problems (key, event_id, source, category, severity, scope, kind, labels, title)
+            SELECT problem_key, id, source, category, severity, scope, kind,
+                   coalesce((body->'labels')::jsonb, '{{}}'), coalesce(body->>'title', '')
+            FROM ev WHERE NOT coalesce((body->>'resolved')::boolean, false)
+            ON CONFLICT (key) DO NOTHING
+         ), closed AS (
+            DELETE FROM problems p USING ev
+            WHERE p.key = ev.problem_key AND coalesce((ev.body->>'resolved')::boolean, false)
+         )"
+    )
+}
+
+/// The notifications of a batch (eleven parameters from `$first`), inserted
+/// as `nt` for the events `events` names.
+fn notifications_cte(first: usize, events: &str) -> String {
+    let p: Vec<String> = (first..first + 11).map(|i| format!("${i}")).collect();
+    format!(
+        "nt AS (
+            INSERT INTO notifications (id, event_id, notifier_id, notifier_name, kind, rule_ids, notes,
+                                       status, reason, due_at, group_id)
+            SELECT u.* FROM unnest({}::uuid[], {}::uuid[], {}::uuid[], {}::text[], {}::text[],
+                                   {}::jsonb[], {}::jsonb[], {}::text[], {}::text[],
+                                   {}::timestamptz[], {}::uuid[])
+                       AS u(id, event_id, notifier_id, notifier_name, kind, rule_ids, notes,
+                            status, reason, due_at, group_id)
+            WHERE u.event_id IN ({events})
+            ON CONFLICT (event_id, notifier_id) DO NOTHING
+            RETURNING id, event_id, notifier_id, kind, rule_ids, status, due_at
+         )",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]
+    )
+}
+
+/// The notifications whose job goes out at once.
+const QUEUED_NOW: &str = "status = 'pending' AND due_at IS NULL";
+
+/// The one statement of a batch without state (see `record_routing`).
+static RECORD_ROUTING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH v AS (SELECT version = $11 AS current FROM config_version),
+         {},
+         {}
+         SELECT 'stale' AS tag, NULL::uuid AS id, NULL::uuid AS event_id, NULL::uuid AS notifier_id,
+                NULL::text AS kind, NULL::jsonb AS rule_ids
+         FROM v WHERE NOT current
+         UNION ALL
+         SELECT 'event', id, id, NULL, NULL, NULL FROM ev
+         UNION ALL
+         SELECT 'notification', id, event_id, notifier_id, kind, rule_ids FROM nt WHERE {QUEUED_NOW}",
+        events_ctes("WHERE (SELECT current FROM v)"),
+        notifications_cte(12, "SELECT id FROM ev")
+    )
+});
+
+/// The events of a batch with state, first in its transaction.
+static INSERT_EVENTS: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {} SELECT id FROM ev", events_ctes("")));
+
+/// The notifications of a batch with state, last in its transaction.
+static INSERT_NOTIFICATIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {} SELECT id, event_id, notifier_id, kind, rule_ids FROM nt WHERE {QUEUED_NOW}",
+        notifications_cte(2, "SELECT unnest($1::uuid[])")
+    )
+});
+
+/// A batch's events as statement parameters.
+struct EventColumns {
+    ids: Vec<Uuid>,
+    sources: Vec<String>,
+    categories: Vec<String>,
+    kinds: Vec<String>,
+    severities: Vec<String>,
+    scopes: Vec<String>,
+    bodies: Vec<serde_json::Value>,
+    occurred: Vec<OffsetDateTime>,
+    /// Whether any notification (suppressed ones too) was decided for it.
+    matched: Vec<bool>,
+    problem_keys: Vec<String>,
+}
+
+impl EventColumns {
+    fn of(events: &[Event], notifications: &[NewNotification]) -> EventColumns {
+        let col = |f: fn(&Event) -> String| events.iter().map(f).collect::<Vec<String>>();
+        let selected: HashSet<Uuid> = notifications.iter().map(|n| n.event_id).collect();
+        EventColumns {
+            ids: events.iter().map(|e| e.id).collect(),
+            sources: col(|e| e.source.clone()),
+            categories: col(|e| e.category.to_string()),
+            kinds: col(|e| e.kind.clone()),
+            severities: col(|e| e.severity.to_string()),
+            scopes: col(|e| e.scope.to_string()),
+            bodies: events
+                .iter()
+                .map(|e| serde_json::to_value(e).expect("an event is JSON"))
+                .collect(),
+            occurred: events.iter().map(|e| e.occurred_at).collect(),
+            matched: events.iter().map(|e| selected.contains(&e.id)).collect(),
+            problem_keys: events.iter().map(herald_model::problem_key).collect(),
+        }
+    }
+}
+
+/// A batch's notifications as statement parameters.
+struct NotificationColumns<'a> {
+    ids: Vec<Uuid>,
+    events: Vec<Uuid>,
+    notifiers: Vec<Uuid>,
+    names: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    rules: Vec<serde_json::Value>,
+    notes: Vec<Option<serde_json::Value>>,
+    statuses: Vec<&'static str>,
+    reasons: Vec<Option<&'a str>>,
+    due: Vec<Option<OffsetDateTime>>,
+    groups: Vec<Option<Uuid>>,
+}
+
+impl<'a> NotificationColumns<'a> {
+    fn of(notifications: &'a [NewNotification]) -> NotificationColumns<'a> {
+        NotificationColumns {
+            ids: notifications.iter().map(|n| n.id).collect(),
+            events: notifications.iter().map(|n| n.event_id).collect(),
+            notifiers: notifications.iter().map(|n| n.notifier_id).collect(),
+            names: notifications
+                .iter()
+                .map(|n| n.notifier_name.as_str())
+                .collect(),
+            kinds: notifications.iter().map(|n| n.kind.as_str()).collect(),
+            rules: notifications
+                .iter()
+                .map(|n| serde_json::to_value(&n.rule_ids).expect("ids are JSON"))
+                .collect(),
+            notes: notifications
+                .iter()
+                .map(|n| (!n.notes.is_empty()).then(|| serde_json::json!(n.notes)))
+                .collect(),
+            statuses: notifications.iter().map(|n| n.status.as_str()).collect(),
+            reasons: notifications.iter().map(|n| n.reason.as_deref()).collect(),
+            due: notifications.iter().map(|n| n.due_at).collect(),
+            groups: notifications.iter().map(|n| n.group_id).collect(),
+        }
+    }
 }

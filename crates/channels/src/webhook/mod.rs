@@ -1,6 +1,7 @@
 //! Generic webhook: the event as JSON, POSTed (or PUT) to a URL.
 //!
-//! The body is `{"notification_id", "notifier", "event"}` unless a `body`
+//! The body is `{"notification_id", "notifier", "event"}` (and `events`, a
+//! group's events, when the notification sends a group) unless a `body`
 //! template says otherwise (then `content_type` says what it is); the default
 //! is built natively, the template beside it only documents it. The
 //! `Idempotency-Key` header carries the notification id so that a receiver
@@ -112,6 +113,9 @@ pub struct Payload<'a> {
     pub notification_id: Uuid,
     pub notifier: &'a str,
     pub event: &'a Event,
+    /// A group's events, oldest first, when the notification sends a group.
+    #[serde(skip_serializing_if = "<[Event]>::is_empty")]
+    pub events: &'a [Event],
 }
 
 pub struct Message {
@@ -172,6 +176,7 @@ impl Channel for Config {
                 notification_id: d.notification_id,
                 notifier: d.notifier,
                 event: d.event,
+                events: d.group,
             })
             .map_err(|e| DeliveryError::permanent(format!("cannot encode the payload: {e}")))?,
         };

@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/rules/{id}"),
     ("PUT", "/rules/{id}"),
     ("DELETE", "/rules/{id}"),
+    ("GET", "/problems"),
     ("GET", "/notifications"),
     ("GET", "/notifications/{id}"),
     ("GET", "/failures"),

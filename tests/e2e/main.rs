@@ -16,6 +16,7 @@ mod messages;
 mod notifiers;
 mod ops;
 mod outbound;
+mod policies;
 mod publishers;
 mod reliability;
 mod rules;

@@ -18,6 +18,7 @@ mod notifications;
 mod notifiers;
 mod ops;
 mod params;
+mod problems;
 mod rules;
 mod tokens;
 
@@ -102,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/failures/{id}", get(failures::get))
         .route("/failures/{id}/replay", post(failures::replay))
         .route("/failures/{id}/discard", post(failures::discard))
+        .route("/problems", get(problems::list))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/audit", get(tokens::audit))

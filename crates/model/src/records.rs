@@ -322,7 +322,7 @@ mod tests {
         let err = "done".parse::<NotificationStatus>().unwrap_err();
         assert_eq!(
             err,
-            "unknown notification status `done`, expected one of pending, sent, failed"
+            "unknown notification status `done`, expected one of pending, sent, failed, suppressed, grouped"
         );
         let err = "open".parse::<FailureStatus>().unwrap_err();
         assert!(err.starts_with("unknown failure status `open`"), "{err}");

@@ -94,8 +94,11 @@ pub(crate) fn draft(
 ) -> Vec<Draft> {
     let mut out = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        let mut targets: Vec<(Target, bool)> =
-            rules.targets(event).into_iter().map(|t| (t, false)).collect();
+        let mut targets: Vec<(Target, bool)> = rules
+            .targets(event)
+            .into_iter()
+            .map(|t| (t, false))
+            .collect();
         if event.resolved {
             add_resolve_targets(rules, event, lookups, &mut targets);
         }
@@ -162,7 +165,10 @@ fn add_resolve_targets(
             "resolves the problem notified by event {} to this notifier",
             f.event_id
         );
-        match targets.iter_mut().find(|(t, _)| t.notifier_id == f.notifier_id) {
+        match targets
+            .iter_mut()
+            .find(|(t, _)| t.notifier_id == f.notifier_id)
+        {
             Some((t, resolve)) => {
                 *resolve = true;
                 t.notes.push(note);
@@ -250,7 +256,9 @@ pub(crate) async fn settle(
             continue;
         }
         if !held.is_empty() {
-            d.notification.notes.extend(held.into_iter().map(|(_, w)| w));
+            d.notification
+                .notes
+                .extend(held.into_iter().map(|(_, w)| w));
         }
         hold_for_quiet_hours(rules, event, d, &passing, now);
         if !d.resolve {
@@ -478,7 +486,13 @@ async fn group(
         return Ok(());
     };
     let (key, wait, interval, at, tag) = match (&rule.spec.group, &rule.spec.digest) {
-        (Some(g), _) => (g.key(event), g.wait.get(), g.interval.get(), None, Tag::Group),
+        (Some(g), _) => (
+            g.key(event),
+            g.wait.get(),
+            g.interval.get(),
+            None,
+            Tag::Group,
+        ),
         (None, Some(digest)) => {
             let due = digest.next_after(now);
             let key = format!(
@@ -486,7 +500,13 @@ async fn group(
                 herald_model::policy::group_key(&digest.by, event),
                 rfc3339(due)
             );
-            (key, Default::default(), Default::default(), Some(due), Tag::Digest)
+            (
+                key,
+                Default::default(),
+                Default::default(),
+                Some(due),
+                Tag::Digest,
+            )
         }
         (None, None) => return Ok(()),
     };
@@ -506,7 +526,11 @@ async fn group(
         Tag::Digest => "digest",
         _ => "group",
     };
-    let shown_key = if key.is_empty() { "(all)" } else { key.as_str() };
+    let shown_key = if key.is_empty() {
+        "(all)"
+    } else {
+        key.as_str()
+    };
     d.notification.group_id = Some(join.group_id);
     d.tag = Some(tag);
     if join.leader == d.notification.id {

@@ -309,7 +309,10 @@ mod tests {
             RoutingSnapshot {
                 version: 1,
                 rules,
-                notifiers: HashMap::from([(A, info("hook", "webhook")), (B, info("mail", "email"))]),
+                notifiers: HashMap::from([
+                    (A, info("hook", "webhook")),
+                    (B, info("mail", "email")),
+                ]),
             },
             "",
         )

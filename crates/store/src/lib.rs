@@ -40,12 +40,10 @@ pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};
 pub use notifications::NotificationFilter;
-pub use routing::{
-    Enqueue, NewNotification, NotifierInfo, Recorded, Routing, RoutingSnapshot,
-};
-pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
+pub use routing::{Enqueue, NewNotification, NotifierInfo, Recorded, Routing, RoutingSnapshot};
 pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
+pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

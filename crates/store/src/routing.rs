@@ -294,7 +294,9 @@ impl Store {
         for row in &rows {
             out.enqueue.push(enqueue_of(row)?);
         }
-        StateTx { tx: &tx }.add_throttled(&planned.throttled).await?;
+        StateTx { tx: &tx }
+            .add_throttled(&planned.throttled)
+            .await?;
         tx.commit()
             .await
             .map_err(StoreError::query("commit routing"))?;

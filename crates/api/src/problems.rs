@@ -1,0 +1,26 @@
+//! `GET /api/v1/problems`: the open problems. A firing event opens one (keyed
+//! by its `dedup_key`, or source + scope + kind), a resolving event of the
+//! same key closes it; inhibitions look at them, and a resolve goes to the
+//! notifiers that got the firing events. Read-only: problems change only by
+//! events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState, params};
+
+/// `GET /api/v1/problems?limit=`: open problems, oldest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut q = params::Query::new(raw);
+    let limit = q.limit()?;
+    q.finish()?;
+    let items = state.store.open_problems(limit).await?;
+    Ok(Json(json!({ "items": items })))
+}

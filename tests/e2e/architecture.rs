@@ -137,6 +137,10 @@ const PURE: &[(&str, &[&str])] = &[
         &[
             "aws-lc-rs",
             "base64",
+            // Time zones compiled in and cron schedules: arithmetic, no clock or file.
+            "chrono",
+            "chrono-tz",
+            "croner",
             "herald-templates",
             "serde",
             "serde_json",

@@ -93,8 +93,8 @@ impl EventMatch {
             check_chars(&format!("kind[{i}]"), s, MAX_SHORT_TEXT_CHARS).map_err(within)?;
         }
         if let Some(scope) = &self.scope {
-            let parsed =
-                Scope::parse(scope.as_str()).map_err(|m| FieldError::new("scope", m).within(field))?;
+            let parsed = Scope::parse(scope.as_str())
+                .map_err(|m| FieldError::new("scope", m).within(field))?;
             self.scope = Some(parsed);
         }
         check_labels("labels", self.labels.iter()).map_err(within)
@@ -135,7 +135,14 @@ pub fn event_field(event: &Event, path: &str) -> Option<String> {
 
 /// Checks a list of event field paths (`group.by`, `equal`).
 pub fn check_field_paths(field: &str, paths: &[String]) -> Result<(), FieldError> {
-    const NAMED: [&str; 6] = ["source", "scope", "category", "severity", "kind", "dedup_key"];
+    const NAMED: [&str; 6] = [
+        "source",
+        "scope",
+        "category",
+        "severity",
+        "kind",
+        "dedup_key",
+    ];
     for (i, path) in paths.iter().enumerate() {
         let label = path.strip_prefix("labels.").filter(|l| !l.is_empty());
         if !NAMED.contains(&path.as_str()) && label.is_none() {
@@ -247,7 +254,11 @@ impl Group {
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
         check_field_paths(&format!("{field}.by"), &self.by)?;
         check_window(&format!("{field}.wait"), self.wait, Span::from_millis(0))?;
-        check_window(&format!("{field}.interval"), self.interval, Span::from_millis(0))
+        check_window(
+            &format!("{field}.interval"),
+            self.interval,
+            Span::from_millis(0),
+        )
     }
 
     /// The group `event` falls in: the values of the `by` fields.
@@ -318,20 +329,45 @@ mod tests {
     fn group_keys_name_their_fields() {
         let e = event(json!({"source": "ci", "category": "job", "kind": "failed",
                              "labels": {"env": "prod"}}));
-        let by = vec!["source".to_owned(), "labels.env".into(), "labels.team".into()];
+        let by = vec![
+            "source".to_owned(),
+            "labels.env".into(),
+            "labels.team".into(),
+        ];
         assert_eq!(group_key(&by, &e), "source=ci,labels.env=prod,labels.team=");
         assert_eq!(group_key(&[], &e), "");
     }
 
     #[test]
     fn bad_policies_name_the_field() {
-        let t = Threshold { count: 21, window: Span::from_secs(60), key: None };
-        assert_eq!(t.validate("threshold").unwrap_err().field, "threshold.count");
-        let t = Threshold { count: 3, window: Span::from_millis(10), key: None };
-        assert_eq!(t.validate("threshold").unwrap_err().field, "threshold.window");
-        let t = Throttle { window: Span::from_secs(60), key: Some("{{ x".into()) };
+        let t = Threshold {
+            count: 21,
+            window: Span::from_secs(60),
+            key: None,
+        };
+        assert_eq!(
+            t.validate("threshold").unwrap_err().field,
+            "threshold.count"
+        );
+        let t = Threshold {
+            count: 3,
+            window: Span::from_millis(10),
+            key: None,
+        };
+        assert_eq!(
+            t.validate("threshold").unwrap_err().field,
+            "threshold.window"
+        );
+        let t = Throttle {
+            window: Span::from_secs(60),
+            key: Some("{{ x".into()),
+        };
         assert_eq!(t.validate("throttle").unwrap_err().field, "throttle.key");
-        let g = Group { by: vec!["labels.".into()], wait: Span::from_secs(1), interval: Span::from_secs(1) };
+        let g = Group {
+            by: vec!["labels.".into()],
+            wait: Span::from_secs(1),
+            interval: Span::from_secs(1),
+        };
         assert_eq!(g.validate("group").unwrap_err().field, "group.by[0]");
     }
 
@@ -339,7 +375,8 @@ mod tests {
     fn problem_keys_prefer_the_dedup_key() {
         let e = event(json!({"source": "ci", "category": "job", "kind": "failed", "scope": "a/b"}));
         assert_eq!(problem_key(&e), "ci\u{1f}a/b\u{1f}failed");
-        let e = event(json!({"source": "ci", "category": "job", "kind": "failed", "dedup_key": "k1"}));
+        let e =
+            event(json!({"source": "ci", "category": "job", "kind": "failed", "dedup_key": "k1"}));
         assert_eq!(problem_key(&e), "k1");
     }
 }

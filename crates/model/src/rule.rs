@@ -19,11 +19,11 @@ use uuid::Uuid;
 use crate::calendar::{Digest, QuietHours};
 use crate::error::{FieldError, from_value};
 use crate::event::{Category, Event, Severity};
-use crate::policy::{Group, Threshold, Throttle};
 use crate::limits::{
     MAX_CONDITION_CHARS, MAX_NAME_CHARS, MAX_RULE_KINDS, MAX_RULE_NOTIFIERS, MAX_SHORT_TEXT_CHARS,
     MAX_TEMPLATE_CHARS, check_chars, check_count, check_labels,
 };
+use crate::policy::{Group, Threshold, Throttle};
 use crate::scope::Scope;
 
 /// What an administrator writes. Empty lists match anything; `scope` matches its

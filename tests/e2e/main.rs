@@ -20,5 +20,6 @@ mod publishers;
 mod reliability;
 mod rules;
 mod secrets;
+mod silences;
 mod transport;
 mod webhook;

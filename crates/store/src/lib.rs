@@ -22,6 +22,7 @@ mod retention;
 mod routing;
 mod rules;
 mod schedule;
+mod silences;
 mod tls;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use notifications::NotificationFilter;
 pub use routing::{Enqueue, NewNotification, Recorded, Routing, RoutingSnapshot};
 pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
+pub use silences::SilenceFilter;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

@@ -21,5 +21,6 @@ mod publishers;
 mod reliability;
 mod rules;
 mod secrets;
+mod silences;
 mod transport;
 mod webhook;

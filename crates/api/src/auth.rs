@@ -291,6 +291,8 @@ impl Change {
         let action = verb.unwrap_or_else(|| {
             match (method.as_str(), object.as_str()) {
                 ("DELETE", "token") => "revoke",
+                // A silence is kept, ended: the trail says so.
+                ("DELETE", "silence") => "expire",
                 ("DELETE", _) => "delete",
                 ("PUT" | "PATCH", _) => "update",
                 _ => "create",

@@ -20,6 +20,7 @@ mod ops;
 mod params;
 mod problems;
 mod rules;
+mod silences;
 mod tokens;
 
 use std::sync::Arc;
@@ -95,6 +96,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/rules/{id}",
             get(rules::get).put(rules::update).delete(rules::delete),
+        )
+        .route("/silences", get(silences::list).post(silences::create))
+        .route(
+            "/silences/{id}",
+            get(silences::get)
+                .put(silences::update)
+                .delete(silences::expire),
+        )
+        .route(
+            "/inhibitions",
+            get(silences::list_inhibitions).post(silences::create_inhibition),
+        )
+        .route(
+            "/inhibitions/{id}",
+            get(silences::get_inhibition)
+                .put(silences::update_inhibition)
+                .delete(silences::delete_inhibition),
         )
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))

@@ -1,6 +1,7 @@
 //! Herald's shared vocabulary: the event schema that publishers send, the rules that
-//! select events, the records of notifiers, notifications and failures, and the
-//! delivery job that travels between router and sender.
+//! select events, the silences and inhibitions that hold them back, the records of
+//! notifiers, notifications and failures, and the delivery job that travels between
+//! router and sender.
 //!
 //! Everything here is pure: parsing, validation, matching, masking and sealing of
 //! secrets. No I/O happens in this crate, so every other crate can depend on it and
@@ -17,6 +18,7 @@ mod records;
 mod rule;
 mod scope;
 pub mod secret;
+mod silence;
 mod span;
 
 pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
@@ -37,4 +39,5 @@ pub use rule::{
 };
 pub use scope::Scope;
 pub use secret::{Keyring, Secret, SecretKey};
+pub use silence::{Inhibition, InhibitionSpec, Silence, SilenceSpec, SilenceState};
 pub use span::Span;

@@ -23,10 +23,12 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 256;
 pub const MAX_TITLE_CHARS: usize = 1_024;
 /// An event's `url`.
 pub const MAX_URL_CHARS: usize = 2_048;
-/// The name of a rule or a notifier.
+/// The name of a rule, a notifier or an inhibition; who created a silence.
 pub const MAX_NAME_CHARS: usize = 200;
 /// The description of a notifier.
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
+/// The comment of a silence.
+pub const MAX_COMMENT_CHARS: usize = 2_000;
 /// A rule's `kinds` (each at most [`MAX_SHORT_TEXT_CHARS`]).
 pub const MAX_RULE_KINDS: usize = 64;
 /// The notifiers one rule sends to.

@@ -16,9 +16,42 @@ use crate::span::Span;
 
 /// One value, or any of several: `"severity": "warning"` or
 /// `"severity": ["warning", "info"]`. Empty matches anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "OneOrMany<T>", into = "OneOrMany<T>")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "OneOrMany<T>")]
 pub struct AnyOf<T: Clone>(pub Vec<T>);
+
+// By hand: derived through an untagged enum, a bad value would only be "data
+// did not match any variant"; this way it is the value's own error
+// (`unknown variant `high`, expected one of ...`), at its index in a list.
+impl<'de, T: Clone + Deserialize<'de>> Deserialize<'de> for AnyOf<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AnyOfVisitor(std::marker::PhantomData))
+            .map(AnyOf)
+    }
+}
+
+/// Matched values are text: a single one is a string, several a list.
+struct AnyOfVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for AnyOfVisitor<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or a list of strings")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<T>, E> {
+        T::deserialize(serde::de::value::StrDeserializer::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(value) = seq.next_element()? {
+            values.push(value);
+        }
+        Ok(values)
+    }
+}
 
 // By hand: derived, it would ask `T: Default`, which categories lack.
 impl<T: Clone> Default for AnyOf<T> {
@@ -27,20 +60,11 @@ impl<T: Clone> Default for AnyOf<T> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
-}
-
-impl<T: Clone> From<OneOrMany<T>> for AnyOf<T> {
-    fn from(v: OneOrMany<T>) -> Self {
-        match v {
-            OneOrMany::One(t) => AnyOf(vec![t]),
-            OneOrMany::Many(ts) => AnyOf(ts),
-        }
-    }
 }
 
 impl<T: Clone> From<AnyOf<T>> for OneOrMany<T> {
@@ -363,6 +387,33 @@ mod tests {
             serde_json::to_value(&m).unwrap(),
             json!({"source": "ci", "severity": ["warning", "info"]})
         );
+    }
+
+    #[test]
+    fn a_bad_matched_value_is_named_with_its_own_error() {
+        let cases = [
+            (
+                json!({"severity": "high"}),
+                "severity",
+                "unknown variant `high`",
+            ),
+            (
+                json!({"severity": ["info", "high"]}),
+                "severity[1]",
+                "unknown variant `high`",
+            ),
+            (
+                json!({"source": 3}),
+                "source",
+                "a string or a list of strings",
+            ),
+            (json!({"kind": [3]}), "kind[0]", "expected a string"),
+        ];
+        for (m, field, message) in cases {
+            let err = crate::from_value::<EventMatch>(m.clone()).unwrap_err();
+            assert_eq!(err.field, field, "{m}: {err}");
+            assert!(err.message.contains(message), "{m}: {err}");
+        }
     }
 
     #[test]

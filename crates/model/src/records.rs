@@ -33,6 +33,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 /// A notifier as an administrator writes it. `config` is checked by the channel
 /// named by `kind`.

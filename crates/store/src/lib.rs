@@ -23,6 +23,7 @@ mod routing;
 mod rules;
 mod schedule;
 mod state;
+mod silences;
 mod tls;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use routing::{Enqueue, NewNotification, NotifierInfo, Recorded, Routing, Rou
 pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
 pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
+pub use silences::SilenceFilter;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

@@ -406,3 +406,147 @@ async fn bad_policies_are_refused_naming_the_field() {
         );
     }
 }
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_suppresses_names_itself_in_explain_and_expires() {
+    let app = spawn_app().await;
+    let sink = HttpSink::start().await;
+    let notifier = hook(&app, &sink, json!({})).await;
+    app.rule(json!({"notifiers": [notifier]})).await;
+    let now = OffsetDateTime::now_utc();
+    let (status, silence) = app
+        .post(
+            "/silences",
+            json!({"matchers": {"source": "db", "severity": ["warning", "info"]},
+                   "ends_at": rfc3339(now + time::Duration::hours(1)),
+                   "comment": "db maintenance"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{silence}");
+    let short_end = OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let (status, short) = app
+        .post(
+            "/silences",
+            json!({"matchers": {"source": "cache"}, "ends_at": rfc3339(short_end),
+                   "comment": "cache restart"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{short}");
+    let event = |source: &str, severity: &str| json!({"source": source, "category": "system", "kind": "restart", "severity": severity});
+    let muted = app.publish(event("db", "warning")).await[0];
+    let loud = app.publish(event("db", "critical")).await[0];
+    let cache = app.publish(event("cache", "info")).await[0];
+    let got = settled(&app, &[muted, loud, cache], notifier).await;
+    assert_eq!(got[0]["status"], "suppressed", "{}", got[0]);
+    assert!(
+        reason(&got[0]).starts_with("suppressed by silence 'db maintenance'"),
+        "{}",
+        got[0]
+    );
+    assert!(reason(&got[0]).contains(silence["id"].as_str().unwrap()));
+    assert_eq!(
+        got[1]["status"], "sent",
+        "the silence matches warning and info only"
+    );
+    assert_eq!(got[2]["status"], "suppressed");
+    let (_, explain) = app.get(&format!("/events/{muted}/explain")).await;
+    assert!(
+        explain["notifications"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("db maintenance"),
+        "{explain}"
+    );
+    // Expired by time: the silence ends by itself.
+    eventually(
+        "the short silence ended",
+        Duration::from_secs(10),
+        || async {
+            match OffsetDateTime::now_utc() > short_end {
+                true => Ok(()),
+                false => Err("not yet".to_owned()),
+            }
+        },
+    )
+    .await;
+    let after = app.publish(event("cache", "info")).await[0];
+    app.wait_notification(after, notifier, "sent", SOON).await;
+    // Expired by hand: kept for the record, no longer muting.
+    let id = silence["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/silences/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, kept) = app.get(&format!("/silences/{id}")).await;
+    assert_eq!(kept["state"], "expired", "{kept}");
+    let unmuted = app.publish(event("db", "warning")).await[0];
+    app.wait_notification(unmuted, notifier, "sent", SOON).await;
+    assert_eq!(
+        app.metric("herald_suppressed_total{reason=\"silence\"}")
+            .await,
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inhibited_warning_is_not_sent_while_its_source_problem_is_open() {
+    let app = spawn_app().await;
+    let sink = HttpSink::start().await;
+    let notifier = hook(&app, &sink, json!({})).await;
+    app.rule(json!({"notifiers": [notifier]})).await;
+    let (status, inhibition) = app
+        .post(
+            "/inhibitions",
+            json!({"name": "cluster down", "equal": ["labels.cluster"],
+                   "source_match": {"kind": "cluster_down", "severity": "critical"},
+                   "target_match": {"severity": "warning"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inhibition}");
+    let event = |kind: &str, severity: &str, cluster: &str, resolved: bool| {
+        json!({"source": "k8s", "category": "system", "kind": kind, "severity": severity,
+               "title": format!("{kind} in {cluster}"), "labels": {"cluster": cluster},
+               "resolved": resolved})
+    };
+    let down = app
+        .publish(event("cluster_down", "critical", "eu1", false))
+        .await[0];
+    app.wait_notification(down, notifier, "sent", SOON).await;
+    let inhibited = app
+        .publish(event("pod_restarts", "warning", "eu1", false))
+        .await[0];
+    let elsewhere = app
+        .publish(event("pod_restarts", "warning", "us1", false))
+        .await[0];
+    let got = settled(&app, &[inhibited, elsewhere], notifier).await;
+    assert_eq!(got[0]["status"], "suppressed", "{}", got[0]);
+    assert!(
+        reason(&got[0]).starts_with("inhibited by inhibition 'cluster down'"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        reason(&got[0]).contains("cluster_down in eu1"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(got[1]["status"], "sent", "another cluster: {}", got[1]);
+    let up = app
+        .publish(event("cluster_down", "critical", "eu1", true))
+        .await[0];
+    app.wait_notification(up, notifier, "sent", SOON).await;
+    let again = app
+        .publish(event("pod_restarts", "warning", "eu1", false))
+        .await[0];
+    app.wait_notification(again, notifier, "sent", SOON).await;
+    assert_eq!(
+        app.metric("herald_suppressed_total{reason=\"inhibition\"}")
+            .await,
+        1.0
+    );
+}

@@ -14,16 +14,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use herald_model::policy::event_field;
 use herald_model::{
-    Category, Decision, Event, Problem, QuietHours, Rule, condition_context, condition_decision,
-    herald_context,
+    Category, Decision, Event, Inhibition, Problem, QuietHours, Rule, Silence, condition_context,
+    condition_decision, herald_context,
 };
 use herald_store::{NotifierInfo, RoutingSnapshot};
 use herald_templates::{Condition, TemplateSet, Value, context, context_of};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::policy::KeyOf;
+use crate::policy::{KeyOf, rfc3339};
 
 /// A notifier an event goes to, and the rules that sent it there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,8 @@ pub struct RuleSet {
     by_id: HashMap<Uuid, usize>,
     /// Each rule's compiled threshold and throttle keys, by position.
     keys: Arc<Vec<PolicyKeys>>,
+    silences: Arc<Vec<Silence>>,
+    inhibitions: Arc<Vec<Inhibition>>,
 }
 
 /// A rule's threshold and throttle key templates, compiled.
@@ -145,6 +148,8 @@ impl RuleSet {
         RuleSet {
             by_id,
             keys: Arc::new(keys),
+            silences: Arc::new(snapshot.silences),
+            inhibitions: Arc::new(snapshot.inhibitions),
             version: snapshot.version,
             rules: snapshot.rules,
             conditions: Arc::new(conditions),
@@ -189,19 +194,61 @@ impl RuleSet {
     }
 
     /// The active silence that mutes `event` now, in words.
-    pub fn silenced(&self, _event: &Event, _now: OffsetDateTime) -> Option<String> {
-        None
+    pub fn silenced(&self, event: &Event, now: OffsetDateTime) -> Option<String> {
+        let silence = self
+            .silences
+            .iter()
+            .find(|s| s.is_active(now) && s.spec.matchers.matches(event))?;
+        let comment = match silence.spec.comment.as_str() {
+            "" => String::new(),
+            c => format!(" '{c}'"),
+        };
+        Some(format!(
+            "suppressed by silence{comment} ({}) by {}, until {}",
+            silence.id,
+            silence.spec.created_by,
+            rfc3339(silence.spec.ends_at)
+        ))
     }
 
     /// Whether an inhibition's target side matches `event`.
-    pub fn may_be_inhibited(&self, _event: &Event) -> bool {
-        false
+    pub fn may_be_inhibited(&self, event: &Event) -> bool {
+        self.inhibitions
+            .iter()
+            .any(|i| i.spec.target_match.matches(event))
     }
 
-    /// The inhibition that suppresses `event` while one of `problems` is
-    /// open, in words.
-    pub fn inhibited(&self, _event: &Event, _problems: &[Problem]) -> Option<String> {
-        None
+    /// The inhibition that suppresses `event` while one of `problems` (not
+    /// its own) is open and matches its source side with the `equal` fields
+    /// the same, in words.
+    pub fn inhibited(&self, event: &Event, problems: &[Problem]) -> Option<String> {
+        let own = herald_model::problem_key(event);
+        self.inhibitions.iter().find_map(|inhibition| {
+            let spec = &inhibition.spec;
+            if !spec.target_match.matches(event) {
+                return None;
+            }
+            let source = problems.iter().find(|p| {
+                let opener = p.event();
+                p.key != own
+                    && spec.source_match.matches(&opener)
+                    && spec
+                        .equal
+                        .iter()
+                        .all(|f| event_field(&opener, f) == event_field(event, f))
+            })?;
+            let name = match spec.name.as_str() {
+                "" => String::new(),
+                n => format!(" '{n}'"),
+            };
+            Some(format!(
+                "inhibited by inhibition{name} ({}): problem \"{}\" from {} is open since {}",
+                inhibition.id,
+                source.title,
+                source.source,
+                rfc3339(source.opened_at)
+            ))
+        })
     }
 
     /// The positions of the rules whose fields match `event`, in rule order.
@@ -313,6 +360,8 @@ mod tests {
                     (A, info("hook", "webhook")),
                     (B, info("mail", "email")),
                 ]),
+                silences: Vec::new(),
+                inhibitions: Vec::new(),
             },
             "",
         )

@@ -22,8 +22,8 @@ mod retention;
 mod routing;
 mod rules;
 mod schedule;
-mod state;
 mod silences;
+mod state;
 mod tls;
 
 use std::sync::Arc;
@@ -44,8 +44,8 @@ pub use notifications::NotificationFilter;
 pub use routing::{Enqueue, NewNotification, NotifierInfo, Recorded, Routing, RoutingSnapshot};
 pub use rules::{HistoricRule, RuleLayer};
 pub use schedule::StoredJob;
-pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
 pub use silences::SilenceFilter;
+pub use state::{FiringTarget, GroupAsk, GroupJoin, Planned, RuleState, StateTx, Throttled};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use herald_model::{Event, NotificationStatus, QuietHours, Rule};
+use herald_model::{Event, Inhibition, NotificationStatus, QuietHours, Rule, Silence};
 use time::OffsetDateTime;
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
@@ -25,6 +25,9 @@ pub struct RoutingSnapshot {
     pub rules: Vec<Rule>,
     /// Every notifier.
     pub notifiers: HashMap<Uuid, NotifierInfo>,
+    /// Silences not expired yet (pending ones included: they start later).
+    pub silences: Vec<Silence>,
+    pub inhibitions: Vec<Inhibition>,
 }
 
 /// A notification the router decided on.
@@ -130,6 +133,8 @@ impl Store {
                 (r.get("id"), info)
             })
             .collect();
+        let silences = Store::silences_for_routing(&tx).await?;
+        let inhibitions = Store::inhibitions_for_routing(&tx).await?;
         tx.commit()
             .await
             .map_err(StoreError::query("end snapshot"))?;
@@ -137,6 +142,8 @@ impl Store {
             version,
             rules,
             notifiers,
+            silences,
+            inhibitions,
         })
     }
 

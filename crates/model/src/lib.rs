@@ -1,6 +1,7 @@
 //! Herald's shared vocabulary: the event schema that publishers send, the rules that
-//! select events, the records of notifiers, notifications and failures, and the
-//! delivery job that travels between router and sender.
+//! select events, the monitors that raise an event when events stop coming, the
+//! records of notifiers, notifications and failures, and the delivery job that
+//! travels between router and sender.
 //!
 //! Everything here is pure: parsing, validation, matching, masking and sealing of
 //! secrets. No I/O happens in this crate, so every other crate can depend on it and
@@ -12,6 +13,7 @@ mod error;
 mod event;
 mod job;
 pub mod limits;
+mod monitor;
 pub mod policy;
 mod records;
 mod rule;
@@ -27,6 +29,11 @@ pub use event::{
     parse_events,
 };
 pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
+pub use monitor::{
+    MAX_SILENT_FOR, MIN_SILENT_FOR, MONITOR_SOURCE, Monitor, MonitorSpec, MonitorState,
+    NO_ACTIVITY_KIND, raised_by_monitor,
+};
+pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
 pub use records::{
     Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
     RecordedEvent, ReplayEntry, ReplayedBy,
@@ -34,7 +41,6 @@ pub use records::{
 pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
 };
-pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
 pub use scope::Scope;
 pub use secret::{Keyring, Secret, SecretKey};
 pub use span::Span;

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use herald_model::{
-    Category, Decision, Event, Rule, condition_context, condition_decision, herald_context,
+    Category, Decision, Event, Monitor, Rule, condition_context, condition_decision, herald_context,
 };
 use herald_store::RoutingSnapshot;
 use herald_templates::{Condition, Value, context};
@@ -81,6 +81,8 @@ pub struct RuleSet {
     notifiers: HashMap<Uuid, (String, String)>,
     /// What conditions see as `herald`.
     herald: Value,
+    /// Enabled monitors, which the events routed feed (`crate::monitors`).
+    monitors: Arc<Vec<Monitor>>,
 }
 
 impl RuleSet {
@@ -114,6 +116,7 @@ impl RuleSet {
             by_scope,
             notifiers: snapshot.notifiers,
             herald: herald_context(public_url),
+            monitors: Arc::new(snapshot.monitors),
         }
     }
 
@@ -127,6 +130,10 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    pub fn monitors(&self) -> &[Monitor] {
+        &self.monitors
     }
 
     /// The positions of the rules whose fields match `event`, in rule order.
@@ -230,6 +237,7 @@ mod tests {
                     (A, ("hook".to_owned(), "webhook".to_owned())),
                     (B, ("mail".to_owned(), "email".to_owned())),
                 ]),
+                monitors: Vec::new(),
             },
             "",
         )

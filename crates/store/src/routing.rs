@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use herald_model::{Event, Rule};
+use herald_model::{Event, Monitor, Rule};
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
@@ -14,6 +14,8 @@ pub struct RoutingSnapshot {
     pub rules: Vec<Rule>,
     /// Every notifier: id → (name, kind).
     pub notifiers: HashMap<Uuid, (String, String)>,
+    /// Enabled monitors only.
+    pub monitors: Vec<Monitor>,
 }
 
 /// A notification the router decided on.
@@ -95,6 +97,7 @@ impl Store {
             .iter()
             .map(|r| (r.get("id"), (r.get("name"), r.get("kind"))))
             .collect();
+        let monitors = Store::enabled_monitors(&tx).await?;
         tx.commit()
             .await
             .map_err(StoreError::query("end snapshot"))?;
@@ -102,6 +105,7 @@ impl Store {
             version,
             rules,
             notifiers,
+            monitors,
         })
     }
 

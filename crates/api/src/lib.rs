@@ -14,6 +14,7 @@ mod channels;
 mod error;
 mod events;
 mod failures;
+mod monitors;
 mod notifications;
 mod notifiers;
 mod ops;
@@ -94,6 +95,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/rules/{id}",
             get(rules::get).put(rules::update).delete(rules::delete),
+        )
+        .route("/monitors", get(monitors::list).post(monitors::create))
+        .route(
+            "/monitors/{id}",
+            get(monitors::get)
+                .put(monitors::update)
+                .delete(monitors::delete),
         )
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))

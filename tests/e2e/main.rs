@@ -13,6 +13,7 @@ mod email;
 mod events;
 mod failures;
 mod messages;
+mod monitors;
 mod notifiers;
 mod ops;
 mod outbound;

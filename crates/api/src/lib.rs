@@ -14,6 +14,7 @@ mod channels;
 mod error;
 mod events;
 mod failures;
+mod monitors;
 mod notifications;
 mod notifiers;
 mod ops;
@@ -113,6 +114,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(silences::get_inhibition)
                 .put(silences::update_inhibition)
                 .delete(silences::delete_inhibition),
+        )
+        .route("/monitors", get(monitors::list).post(monitors::create))
+        .route(
+            "/monitors/{id}",
+            get(monitors::get)
+                .put(monitors::update)
+                .delete(monitors::delete),
         )
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))

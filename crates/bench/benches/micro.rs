@@ -62,6 +62,7 @@ fn rules(n: usize, condition: bool) -> RuleSet {
             version: 1,
             rules,
             notifiers: HashMap::from([(NOTIFIER, ("hook".to_owned(), "webhook".to_owned()))]),
+            monitors: Vec::new(),
         },
         "http://127.0.0.1:8080",
     )

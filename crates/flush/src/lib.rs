@@ -13,10 +13,12 @@
 //! ended).
 //!
 //! It also runs the [`Retention`] sweep, which deletes events and
-//! notifications past `HERALD_RETENTION`.
+//! notifications past `HERALD_RETENTION`, and the [`MonitorWatch`], which
+//! raises the no-activity monitors that fell silent and resolves them.
 //!
 //! It does not deliver: senders handle a replayed job like any other.
 
+mod monitors;
 mod retention;
 mod schedule;
 
@@ -28,6 +30,7 @@ use herald_model::{DeliveryJob, FailureStatus, JobBatch, ReplayedBy};
 use herald_queue::{Publisher, QueueError};
 use herald_store::{ReplayOutcome, ReplaySelection, Store, StoreError, StoredJob};
 
+pub use monitors::{MONITOR_TICK, MonitorOutcome, MonitorWatch};
 pub use retention::Retention;
 pub use schedule::Scheduler;
 use time::OffsetDateTime;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use herald_api::{AppState, IngestLimit, Ops, ServerBounds, TokenCache};
 use herald_channels::Outbound;
-use herald_flush::{Flusher, Retention, Scheduler};
+use herald_flush::{Flusher, MONITOR_TICK, MonitorWatch, Retention, Scheduler};
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
 use herald_queue::{Broker, Publisher, Topology};
@@ -158,6 +158,8 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.spawn(flusher.clone().run(config.flush_interval, shutdown.clone()));
         let retention = Retention::new(store.clone(), metrics.clone(), config.retention);
         tasks.spawn(retention.run(shutdown.clone()));
+        let monitors = MonitorWatch::new(store.clone(), publisher.clone(), metrics.clone());
+        tasks.spawn(monitors.run(MONITOR_TICK, shutdown.clone()));
     }
     // Retries and jobs put aside come back through the scheduler: every process
     // that sends or flushes runs one, so a sender alone still retries.

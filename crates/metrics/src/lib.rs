@@ -50,6 +50,9 @@ pub struct Metrics {
     pub flush_runs: IntCounter,
     /// Jobs the scheduler queued again because their notification was due.
     pub scheduled: IntCounter,
+    /// No-activity monitors that went silent (`raised`) or heard from their
+    /// events again (`resolved`).
+    pub monitor_transitions: IntCounterVec,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
 }
@@ -172,6 +175,11 @@ impl Metrics {
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,
             scheduled,
+            monitor_transitions: counter(
+                "herald_monitor_transitions_total",
+                "No-activity monitors raised (nothing matching arrived for their silent_for) or resolved (matching events again).",
+                &["transition"],
+            ),
             broker_up,
             registry,
         })

@@ -1,5 +1,6 @@
 //! Herald's shared vocabulary: the event schema that publishers send, the rules that
-//! select events, the silences and inhibitions that hold them back, the records of
+//! select events, the silences and inhibitions that hold them back, the monitors that
+//! raise an event when events stop coming, the records of
 //! notifiers, notifications and failures, and the delivery job that travels between
 //! router and sender.
 //!
@@ -13,6 +14,7 @@ mod error;
 mod event;
 mod job;
 pub mod limits;
+mod monitor;
 pub mod policy;
 mod records;
 mod rule;
@@ -29,6 +31,10 @@ pub use event::{
     parse_events,
 };
 pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
+pub use monitor::{
+    MAX_SILENT_FOR, MIN_SILENT_FOR, MONITOR_SOURCE, Monitor, MonitorSpec, MonitorState,
+    NO_ACTIVITY_KIND, raised_by_monitor,
+};
 pub use policy::{EventMatch, Group, Problem, Threshold, Throttle, problem_key};
 pub use records::{
     Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,

@@ -14,6 +14,7 @@
 //! it travelled with), and when the database or the broker is unavailable the
 //! batch is handed back to the queue.
 
+mod monitors;
 mod policy;
 mod rules;
 
@@ -69,6 +70,8 @@ pub struct Router {
     /// The delivery queues (normal lane) this lane has fed: it takes no new
     /// batch while one of them is backed up.
     fed: HashSet<String>,
+    /// The monitors this process's lanes fed lately.
+    monitors: monitors::Touches,
 }
 
 /// Messages ready in a delivery queue above which the router waits.
@@ -142,6 +145,7 @@ impl Router {
             options,
             rules: RuleSet::default(),
             fed: HashSet::new(),
+            monitors: monitors::Touches::default(),
         }
     }
 
@@ -243,6 +247,11 @@ impl Router {
             return Ok(());
         }
         let recorded = self.record(batch, queue, &mut events).await?;
+        let routed = events.iter().map(|(_, e)| e);
+        self.monitors
+            .feed(&self.store, self.rules.monitors(), routed)
+            .await
+            .map_err(Handback::Database)?;
         let jobs = self.jobs(&events, &recorded, now);
         self.publisher
             .publish(&jobs)

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use herald_model::policy::event_field;
 use herald_model::{
-    Category, Decision, Event, Inhibition, Problem, QuietHours, Rule, Silence, condition_context,
-    condition_decision, herald_context,
+    Category, Decision, Event, Inhibition, Monitor, Problem, QuietHours, Rule, Silence,
+    condition_context, condition_decision, herald_context,
 };
 use herald_store::{NotifierInfo, RoutingSnapshot};
 use herald_templates::{Condition, TemplateSet, Value, context, context_of};
@@ -92,6 +92,8 @@ pub struct RuleSet {
     keys: Arc<Vec<PolicyKeys>>,
     silences: Arc<Vec<Silence>>,
     inhibitions: Arc<Vec<Inhibition>>,
+    /// Enabled monitors, which the events routed feed (`crate::monitors`).
+    monitors: Arc<Vec<Monitor>>,
 }
 
 /// A rule's threshold and throttle key templates, compiled.
@@ -156,6 +158,7 @@ impl RuleSet {
             by_scope,
             notifiers: snapshot.notifiers,
             herald: herald_context(public_url),
+            monitors: Arc::new(snapshot.monitors),
         }
     }
 
@@ -249,6 +252,11 @@ impl RuleSet {
                 rfc3339(source.opened_at)
             ))
         })
+    }
+
+    /// The enabled monitors, which the events routed feed.
+    pub fn monitors(&self) -> &[Monitor] {
+        &self.monitors
     }
 
     /// The positions of the rules whose fields match `event`, in rule order.
@@ -362,6 +370,7 @@ mod tests {
                 ]),
                 silences: Vec::new(),
                 inhibitions: Vec::new(),
+                monitors: Vec::new(),
             },
             "",
         )

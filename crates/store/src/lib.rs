@@ -5,7 +5,8 @@
 //! statements that are safe to repeat (a redelivered event or job changes
 //! nothing the first copy did not); it leases a notification to one sender at a
 //! time; and it lets the flush job lock failures with `SKIP LOCKED` so two
-//! flushers never replay the same one.
+//! flushers never replay the same one; monitors' transitions are locked the
+//! same way.
 //!
 //! It speaks TLS to the database when the URL's `sslmode` asks (see `tls`).
 //!
@@ -16,6 +17,7 @@ mod delivery;
 mod error;
 mod events;
 mod failures;
+mod monitors;
 mod notifications;
 mod notifiers;
 mod retention;
@@ -40,6 +42,7 @@ pub use delivery::{Claim, Claimed, Defer, Failed, LEASE_GRACE, LeaseRequest, Ret
 pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};
+pub use monitors::Transitions;
 pub use notifications::NotificationFilter;
 pub use routing::{Enqueue, NewNotification, NotifierInfo, Recorded, Routing, RoutingSnapshot};
 pub use rules::{HistoricRule, RuleLayer};

@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use herald_model::{Event, Inhibition, NotificationStatus, QuietHours, Rule, Silence};
+use herald_model::{Event, Inhibition, Monitor, NotificationStatus, QuietHours, Rule, Silence};
 use time::OffsetDateTime;
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
@@ -28,6 +28,8 @@ pub struct RoutingSnapshot {
     /// Silences not expired yet (pending ones included: they start later).
     pub silences: Vec<Silence>,
     pub inhibitions: Vec<Inhibition>,
+    /// Enabled monitors only.
+    pub monitors: Vec<Monitor>,
 }
 
 /// A notification the router decided on.
@@ -135,6 +137,7 @@ impl Store {
             .collect();
         let silences = Store::silences_for_routing(&tx).await?;
         let inhibitions = Store::inhibitions_for_routing(&tx).await?;
+        let monitors = Store::enabled_monitors(&tx).await?;
         tx.commit()
             .await
             .map_err(StoreError::query("end snapshot"))?;
@@ -144,6 +147,7 @@ impl Store {
             notifiers,
             silences,
             inhibitions,
+            monitors,
         })
     }
 

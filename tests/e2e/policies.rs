@@ -550,3 +550,37 @@ async fn an_inhibited_warning_is_not_sent_while_its_source_problem_is_open() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_is_sent_once_when_one_of_two_senders_is_killed_before_it_is_due() {
+    let app = crate::support::spawn_roles(
+        herald::Roles {
+            api: true,
+            router: true,
+            ..herald::Roles::NONE
+        },
+        &[],
+    )
+    .await;
+    let sink = HttpSink::start().await;
+    let notifier = hook(&app, &sink, json!({})).await;
+    app.rule(json!({"categories": ["job"], "notifiers": [notifier],
+                    "digest": {"cron": "* * * * *", "by": ["source"]}}))
+        .await;
+    let mut first = crate::support::load::start(&app, "sender");
+    let mut second = crate::support::load::start(&app, "sender");
+    let batch: Vec<Value> = (1..=5).map(failed).collect();
+    let events = app.publish(json!(batch)).await;
+    settled_or_held(&app, events[4], notifier).await;
+    first.kill().await;
+    let delivered = sink.wait_delivered("/hook", 1, NEXT_MINUTE).await;
+    assert_eq!(delivered[0].json()["events"].as_array().unwrap().len(), 5);
+    let notes = settled(&app, &events, notifier).await;
+    assert_eq!(notes.iter().filter(|n| n["status"] == "sent").count(), 1);
+    assert_eq!(
+        sink.delivered_count("/hook"),
+        1,
+        "one digest for the period"
+    );
+    second.kill().await;
+}

@@ -12,6 +12,7 @@ mod delivery;
 mod email;
 mod events;
 mod failures;
+mod fallback;
 mod messages;
 mod notifiers;
 mod ops;

@@ -1,6 +1,7 @@
 //! Notifier CRUD and test sends. Settings are validated by their channel,
 //! sealed before they are stored, and masked in every answer; a masked secret
-//! sent back in an update keeps the stored one.
+//! sent back in an update keeps the stored one. A fallback must be another
+//! notifier (the store's foreign key checks that it exists).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,12 @@ fn view(state: &AppState, mut n: Notifier) -> Notifier {
 /// Validates `spec` by its channel and the outbound guard, then seals its
 /// secrets, bound to the notifier `id`.
 fn sealed(state: &AppState, id: Uuid, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
+    if spec.fallback == Some(id) {
+        return Err(ApiError::invalid(
+            "fallback",
+            "must be another notifier, not this one",
+        ));
+    }
     let config = NotifierConfig::parse(&spec.kind, &spec.config)?;
     config.check_bounds()?;
     config.check_destinations(state.outbound.guard())?;

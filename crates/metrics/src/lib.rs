@@ -44,6 +44,9 @@ pub struct Metrics {
     pub flush_runs: IntCounter,
     /// Jobs the scheduler queued again because their notification was due.
     pub scheduled: IntCounter,
+    /// Notifications created for a fallback notifier after a delivery failed
+    /// for good.
+    pub fallbacks: IntCounter,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
 }
@@ -92,6 +95,10 @@ impl Metrics {
         let scheduled = single(
             "herald_scheduled_total",
             "Jobs queued again by the scheduler: retries, jobs put aside, leases that ended.",
+        );
+        let fallbacks = single(
+            "herald_fallbacks_total",
+            "Notifications created for a notifier's fallback after a delivery to it failed for good.",
         );
         let condition_errors = single(
             "herald_condition_errors_total",
@@ -156,6 +163,7 @@ impl Metrics {
             replays: counter("herald_replays_total", "Failures queued again.", &["by"]),
             flush_runs,
             scheduled,
+            fallbacks,
             broker_up,
             registry,
         })

@@ -8,6 +8,7 @@ mod access;
 mod architecture;
 mod bounds;
 mod channels;
+mod clone;
 mod delivery;
 mod email;
 mod events;

@@ -87,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(notifiers::update)
                 .delete(notifiers::delete),
         )
+        .route("/notifiers/{id}/clone", post(notifiers::clone))
         .route("/notifiers/{id}/test", post(notifiers::test))
         .route("/notifiers/{id}/preview", post(notifiers::preview))
         .route("/rules", get(rules::list).post(rules::create))
@@ -95,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/rules/{id}",
             get(rules::get).put(rules::update).delete(rules::delete),
         )
+        .route("/rules/{id}/clone", post(rules::clone))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))
         .route("/failures", get(failures::list))

@@ -27,14 +27,14 @@ pub use event::{
     parse_events,
 };
 pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
+pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
 pub use records::{
-    Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
-    RecordedEvent, ReplayEntry, ReplayedBy,
+    CloneSpec, Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier,
+    NotifierSpec, RecordedEvent, ReplayEntry, ReplayedBy,
 };
 pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,
 };
-pub use policy::{EventMatch, Group, Threshold, Throttle, problem_key};
 pub use scope::Scope;
 pub use secret::{Keyring, Secret, SecretKey};
 pub use span::Span;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::support::http_sink::SOON;
 use crate::support::{HttpSink, TestApp, spawn_app, spawn_app_with};
 
-async fn database(app: &TestApp) -> tokio_postgres::Client {
+pub(crate) async fn database(app: &TestApp) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(&app.config.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -18,7 +18,8 @@ async fn database(app: &TestApp) -> tokio_postgres::Client {
     client
 }
 
-async fn stored_config(app: &TestApp, id: Uuid) -> Value {
+/// A notifier's settings as stored: secrets sealed.
+pub(crate) async fn stored_config(app: &TestApp, id: Uuid) -> Value {
     database(app)
         .await
         .query_one("SELECT config FROM notifiers WHERE id = $1", &[&id])
@@ -27,7 +28,9 @@ async fn stored_config(app: &TestApp, id: Uuid) -> Value {
         .get(0)
 }
 
-async fn hook_with_token(app: &TestApp, sink: &HttpSink) -> (Uuid, Value) {
+/// A webhook `hook` to `/in` on `sink` whose `Authorization` header is a
+/// secret, and how the API answers it.
+pub(crate) async fn hook_with_token(app: &TestApp, sink: &HttpSink) -> (Uuid, Value) {
     let id = app
         .webhook(
             "hook",

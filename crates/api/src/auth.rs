@@ -309,7 +309,8 @@ impl Change {
     }
 
     /// Writes the entry, reading the created object's id and name from the
-    /// answer, which it hands on unchanged.
+    /// answer, which it hands on unchanged. A clone's entry names the copy
+    /// (action `clone`, `detail.source` the original).
     async fn record(self, store: &Store, caller: &Caller, response: Response) -> Response {
         let status = response.status();
         let (parts, body) = response.into_parts();
@@ -325,14 +326,23 @@ impl Change {
             }
         };
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let object_id = self
-            .object_id
-            .or_else(|| answer.get("id").and_then(Value::as_str).map(str::to_owned));
+        let answered_id = answer.get("id").and_then(Value::as_str).map(str::to_owned);
         let mut detail = json!({
             "method": self.method.as_str(),
             "path": self.path,
             "status": status.as_u16(),
         });
+        // What a request created is the object of its entry; the object its
+        // path names (a clone's original) is where it came from.
+        let object_id = match (status == StatusCode::CREATED, answered_id) {
+            (true, Some(created)) => {
+                if let Some(source) = self.object_id {
+                    detail["source"] = json!(source);
+                }
+                Some(created)
+            }
+            (_, answered) => self.object_id.or(answered),
+        };
         if let Some(name) = answer.get("name").and_then(Value::as_str) {
             detail["name"] = json!(name);
         }
@@ -365,6 +375,8 @@ mod tests {
             (Method::POST, "/rules/dry-run", Role::Admin),
             (Method::PUT, "/rules/1", Role::Admin),
             (Method::DELETE, "/rules/1", Role::Admin),
+            (Method::POST, "/rules/1/clone", Role::Admin),
+            (Method::POST, "/notifiers/1/clone", Role::Admin),
             (Method::POST, "/failures/replay", Role::Admin),
             (Method::GET, "/tokens", Role::Admin),
             (Method::POST, "/tokens", Role::Admin),

@@ -18,10 +18,12 @@ pub enum ApiError {
     NotFound(String),
     /// 409: clashes with stored state.
     Conflict(FieldError),
-    /// 409: what is being deleted is still used; `rules` (id, name) use it.
+    /// 409: what is being deleted is still used: `rules` (id, name) send to
+    /// it, `notifiers` (id, name) fall back to it.
     InUse {
         message: String,
         rules: Vec<(uuid::Uuid, String)>,
+        notifiers: Vec<(uuid::Uuid, String)>,
     },
     /// 422: a template did not render (preview).
     Render(herald_templates::TemplateError),
@@ -85,9 +87,14 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => {
                 ApiError::Conflict(FieldError::new(field, message))
             }
-            StoreError::InUse { ref rules, .. } => ApiError::InUse {
+            StoreError::InUse {
+                ref rules,
+                ref notifiers,
+                ..
+            } => ApiError::InUse {
                 message: e.to_string(),
                 rules: rules.clone(),
+                notifiers: notifiers.clone(),
             },
             StoreError::UnknownReference { field, message } => {
                 ApiError::Invalid(FieldError::new(field, message))
@@ -111,12 +118,22 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => field_body(StatusCode::BAD_REQUEST, e),
             ApiError::TooLarge(e) => field_body(StatusCode::PAYLOAD_TOO_LARGE, e),
             ApiError::Conflict(e) => field_body(StatusCode::CONFLICT, e),
-            ApiError::InUse { message, rules } => {
-                let rules: Vec<_> = rules
-                    .into_iter()
-                    .map(|(id, name)| json!({"id": id, "name": name}))
-                    .collect();
-                let body = json!({"error": message, "rules": rules});
+            ApiError::InUse {
+                message,
+                rules,
+                notifiers,
+            } => {
+                let named = |items: Vec<(uuid::Uuid, String)>| -> Vec<_> {
+                    items
+                        .into_iter()
+                        .map(|(id, name)| json!({"id": id, "name": name}))
+                        .collect()
+                };
+                let body = json!({
+                    "error": message,
+                    "rules": named(rules),
+                    "notifiers": named(notifiers),
+                });
                 (StatusCode::CONFLICT, Json(body)).into_response()
             }
             ApiError::NotFound(message) => {

@@ -90,6 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(notifiers::update)
                 .delete(notifiers::delete),
         )
+        .route("/notifiers/{id}/clone", post(notifiers::clone))
         .route("/notifiers/{id}/test", post(notifiers::test))
         .route("/notifiers/{id}/preview", post(notifiers::preview))
         .route("/rules", get(rules::list).post(rules::create))
@@ -122,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(monitors::update)
                 .delete(monitors::delete),
         )
+        .route("/rules/{id}/clone", post(rules::clone))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))
         .route("/failures", get(failures::list))

@@ -1,6 +1,7 @@
-//! Notifier CRUD and test sends. Settings are validated by their channel,
-//! sealed before they are stored, and masked in every answer; a masked secret
-//! sent back in an update keeps the stored one.
+//! Notifier CRUD, clones and test sends. Settings are validated by their
+//! channel, sealed before they are stored, and masked in every answer; a
+//! masked secret sent back in an update keeps the stored one. A fallback must
+//! be another notifier (the store's foreign key checks that it exists).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use herald_channels::{
     Delivery, NotifierConfig, RuleTemplates, SendContext, TargetLog, secret_fields,
 };
 use herald_model::secret::{destination, find_sealed, keep_masked, mask_config};
-use herald_model::{Category, Event, Notifier, NotifierSpec, RuleSpec, Scope, Severity};
+use herald_model::{Category, CloneSpec, Event, Notifier, NotifierSpec, RuleSpec, Scope, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -35,6 +36,12 @@ fn view(state: &AppState, mut n: Notifier) -> Notifier {
 /// Validates `spec` by its channel and the outbound guard, then seals its
 /// secrets, bound to the notifier `id`.
 fn sealed(state: &AppState, id: Uuid, mut spec: NotifierSpec) -> Result<NotifierSpec, ApiError> {
+    if spec.fallback == Some(id) {
+        return Err(ApiError::invalid(
+            "fallback",
+            "must be another notifier, not this one",
+        ));
+    }
     let config = NotifierConfig::parse(&spec.kind, &spec.config)?;
     config.check_bounds()?;
     config.check_destinations(state.outbound.guard())?;
@@ -116,6 +123,28 @@ pub async fn update(
     let spec = sealed(&state, id, spec)?;
     let updated = state.store.update_notifier(id, &spec).await?;
     Ok(Json(view(&state, updated)))
+}
+
+/// `POST /api/v1/notifiers/{id}/clone` with `{"name": "..."}`: a new
+/// notifier with the settings of `id`. Its secrets are opened for `id` and
+/// sealed again for the copy, since a sealed value opens only for the notifier
+/// it was sealed for; the settings are checked as a create checks them.
+pub async fn clone(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<Notifier>), ApiError> {
+    let id = params::id(&id)?;
+    let request = CloneSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
+    let (source, _) = opened(&state, id).await?;
+    let spec = NotifierSpec {
+        name: request.name,
+        ..source.into_spec()
+    };
+    let copy = Uuid::now_v7();
+    let spec = sealed(&state, copy, spec)?;
+    let created = state.store.create_notifier(copy, &spec).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
 pub async fn delete(

@@ -1,4 +1,5 @@
-//! Rule CRUD, and the dry run: a rule tried against events before it is saved.
+//! Rule CRUD, clones, and the dry run: a rule tried against events before it
+//! is saved.
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_model::{Decision, Event, Rule, RuleSpec, herald_context};
+use herald_model::{CloneSpec, Decision, Event, Rule, RuleSpec, herald_context};
 use herald_store::EventFilter;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -50,6 +51,24 @@ pub async fn update(
     let id = params::id(&id)?;
     let spec = spec(params::json(body, state.max_request_bytes).await?)?;
     Ok(Json(state.store.update_rule(id, &spec).await?))
+}
+
+/// `POST /api/v1/rules/{id}/clone` with `{"name": "..."}`: a new rule with
+/// everything of `id` (matching, notifiers, policies, templates) but the name.
+pub async fn clone(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<Rule>), ApiError> {
+    let id = params::id(&id)?;
+    let request = CloneSpec::from_json(params::json(body, state.max_request_bytes).await?)?;
+    let source = state.store.get_rule(id).await?;
+    let spec = RuleSpec {
+        name: request.name,
+        ..source.spec
+    };
+    let rule = state.store.create_rule(Uuid::now_v7(), &spec).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
 }
 
 pub async fn delete(

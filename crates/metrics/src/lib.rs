@@ -53,6 +53,9 @@ pub struct Metrics {
     /// No-activity monitors that went silent (`raised`) or heard from their
     /// events again (`resolved`).
     pub monitor_transitions: IntCounterVec,
+    /// Notifications created for a fallback notifier after a delivery failed
+    /// for good.
+    pub fallbacks: IntCounter,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
 }
@@ -101,6 +104,10 @@ impl Metrics {
         let scheduled = single(
             "herald_scheduled_total",
             "Jobs queued again by the scheduler: retries, jobs put aside, leases that ended.",
+        );
+        let fallbacks = single(
+            "herald_fallbacks_total",
+            "Notifications created for a notifier's fallback after a delivery to it failed for good.",
         );
         let condition_errors = single(
             "herald_condition_errors_total",
@@ -180,6 +187,7 @@ impl Metrics {
                 "No-activity monitors raised (nothing matching arrived for their silent_for) or resolved (matching events again).",
                 &["transition"],
             ),
+            fallbacks,
             broker_up,
             registry,
         })

@@ -37,8 +37,8 @@ pub use monitor::{
 };
 pub use policy::{EventMatch, Group, Problem, Threshold, Throttle, problem_key};
 pub use records::{
-    Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier, NotifierSpec,
-    RecordedEvent, ReplayEntry, ReplayedBy,
+    CloneSpec, Failure, FailureEntry, FailureStatus, Notification, NotificationStatus, Notifier,
+    NotifierSpec, RecordedEvent, ReplayEntry, ReplayedBy,
 };
 pub use rule::{
     Decision, Rule, RuleSpec, condition_context, condition_decision, decisions, herald_context,

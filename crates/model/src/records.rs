@@ -56,11 +56,7 @@ pub struct NotifierSpec {
 impl NotifierSpec {
     pub fn from_json(value: serde_json::Value) -> Result<NotifierSpec, FieldError> {
         let mut spec: NotifierSpec = from_value(value)?;
-        spec.name = spec.name.trim().to_owned();
-        if spec.name.is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
-        }
-        check_chars("name", &spec.name, MAX_NAME_CHARS)?;
+        spec.name = checked_name(&spec.name)?;
         check_chars("description", &spec.description, MAX_DESCRIPTION_CHARS)?;
         let config_bytes = spec.config.to_string().len();
         if config_bytes > MAX_CONFIG_BYTES {
@@ -73,6 +69,33 @@ impl NotifierSpec {
             q.validate("quiet_hours")?;
         }
         Ok(spec)
+    }
+}
+
+/// A notifier's or a rule's name as given: trimmed, not empty, bounded.
+pub(crate) fn checked_name(given: &str) -> Result<String, FieldError> {
+    let name = given.trim();
+    if name.is_empty() {
+        return Err(FieldError::new("name", "must not be empty"));
+    }
+    check_chars("name", name, MAX_NAME_CHARS)?;
+    Ok(name.to_owned())
+}
+
+/// What a clone of a notifier or a rule is given: its name. Everything else
+/// is the original's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloneSpec {
+    pub name: String,
+}
+
+impl CloneSpec {
+    pub fn from_json(value: serde_json::Value) -> Result<CloneSpec, FieldError> {
+        let spec: CloneSpec = from_value(value)?;
+        Ok(CloneSpec {
+            name: checked_name(&spec.name)?,
+        })
     }
 }
 
@@ -92,6 +115,20 @@ pub struct Notifier {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+impl Notifier {
+    /// The notifier as it would be written: what a copy of it is made from.
+    pub fn into_spec(self) -> NotifierSpec {
+        NotifierSpec {
+            name: self.name,
+            description: self.description,
+            kind: self.kind,
+            config: self.config,
+            fallback: self.fallback,
+            quiet_hours: self.quiet_hours,
+        }
+    }
 }
 
 /// Settings may hold secrets in plain text (as given, or opened to send):
@@ -316,6 +353,24 @@ mod tests {
             let err = NotifierSpec::from_json(input).unwrap_err();
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn a_clone_needs_a_name_and_nothing_else() {
+        let spec = CloneSpec::from_json(json!({"name": "  copy "})).unwrap();
+        assert_eq!(spec.name, "copy");
+        let cases = [
+            json!({}),
+            json!({"name": " "}),
+            json!({"name": 3}),
+            json!({"name": "n".repeat(201)}),
+        ];
+        for input in cases {
+            let err = CloneSpec::from_json(input.clone()).unwrap_err();
+            assert_eq!(err.field, "name", "{input}: {err}");
+        }
+        let err = CloneSpec::from_json(json!({"name": "copy", "kind": "slack"})).unwrap_err();
+        assert!(err.to_string().contains("kind"), "{err}");
     }
 
     #[test]

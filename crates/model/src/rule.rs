@@ -20,7 +20,7 @@ use crate::calendar::{Digest, QuietHours};
 use crate::error::{FieldError, from_value};
 use crate::event::{Category, Event, Severity};
 use crate::limits::{
-    MAX_CONDITION_CHARS, MAX_NAME_CHARS, MAX_RULE_KINDS, MAX_RULE_NOTIFIERS, MAX_SHORT_TEXT_CHARS,
+    MAX_CONDITION_CHARS, MAX_RULE_KINDS, MAX_RULE_NOTIFIERS, MAX_SHORT_TEXT_CHARS,
     MAX_TEMPLATE_CHARS, check_chars, check_count, check_labels,
 };
 use crate::policy::{Group, Threshold, Throttle};
@@ -92,11 +92,7 @@ impl RuleSpec {
     /// Parses a rule from API input, naming the field at fault.
     pub fn from_json(value: serde_json::Value) -> Result<RuleSpec, FieldError> {
         let mut spec: RuleSpec = from_value(value)?;
-        spec.name = spec.name.trim().to_owned();
-        if spec.name.is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
-        }
-        check_chars("name", &spec.name, MAX_NAME_CHARS)?;
+        spec.name = crate::records::checked_name(&spec.name)?;
         // A scope given over the API is untrusted text: normalise and check it.
         spec.scope = Scope::parse(spec.scope.as_str()).map_err(|m| FieldError::new("scope", m))?;
         // A disabled rule may name none: it is how a rule whose notifiers are

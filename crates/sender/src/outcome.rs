@@ -31,11 +31,12 @@ impl Worker {
             notification_id: id,
             targets,
         };
-        if !self
+        if self
             .persist("record a sent notification", shutdown, || {
                 self.sent.call(sent.clone())
             })
             .await
+            .is_none()
         {
             // The job comes back and finds the lease: it may be sent twice.
             warn!(notification = %id, "sent, but the outcome could not be recorded before shutdown");
@@ -97,7 +98,8 @@ impl Worker {
             .persist("record a retry", shutdown, || {
                 self.retries.call(retry.clone())
             })
-            .await;
+            .await
+            .is_some();
         if written {
             self.count(kind, "retried");
         }
@@ -184,18 +186,33 @@ impl Worker {
             error: reason,
             targets,
         };
-        self.persist("record a failure", shutdown, || {
-            self.store
-                .record_failure(&failed, self.options.max_replays, dead)
-        })
-        .await
+        let written = self
+            .persist("record a failure", shutdown, || {
+                self.store
+                    .record_failure(&failed, self.options.max_replays, dead)
+            })
+            .await;
+        let Some(recorded) = written else {
+            return false;
+        };
+        if let Some(fallback) = recorded.and_then(|r| r.fallback) {
+            self.metrics.fallbacks.inc();
+            info!(notification = %failed.notification_id, fallback = %fallback.notification_id, notifier = %fallback.notifier_id, "delivery failed for good; the event goes to the fallback notifier");
+        }
+        true
     }
 
     /// Runs a write until it succeeds, trying again while the database is
     /// unreachable (an outcome must not be lost once the endpoint has answered;
     /// it is written within a quarter second of the database's return, well
-    /// inside the lease's grace), until shutdown. Returns whether it was written.
-    async fn persist<T, F, Fut>(&self, what: &str, shutdown: &CancellationToken, write: F) -> bool
+    /// inside the lease's grace), until shutdown. Returns what the write
+    /// answered, `None` if it was not written.
+    async fn persist<T, F, Fut>(
+        &self,
+        what: &str,
+        shutdown: &CancellationToken,
+        write: F,
+    ) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
@@ -219,13 +236,9 @@ impl Worker {
             .when(|e: &StoreError| e.is_unavailable() && !shutdown.is_cancelled())
             .notify(|e, _| debug!(error = %e, what, "database unavailable; retrying the write"))
             .await;
-        match written {
-            Ok(_) => true,
-            Err(e) => {
-                warn!(error = %e, what, "write failed");
-                false
-            }
-        }
+        written
+            .inspect_err(|e| warn!(error = %e, what, "write failed"))
+            .ok()
     }
 
     pub(crate) fn count(&self, kind: &str, outcome: &str) {

@@ -11,6 +11,10 @@
 //! others out [`LEASE_GRACE`] longer, so a sender that lost the database while
 //! sending can write the outcome it holds before anyone sends again.
 //!
+//! A round that fails for good is recorded with its failure row and, when the
+//! notifier names a fallback, the fallback's notification of the event, due at
+//! once: one statement, so no failure is left without its fallback.
+//!
 //! Leasing and recording a success change no indexed column, so on the common
 //! path both updates stay on the row's page.
 
@@ -107,6 +111,23 @@ pub struct Failed<'a> {
     pub attempts: i32,
     pub error: &'a str,
     pub targets: Option<&'a serde_json::Value>,
+}
+
+/// What recording a failed round wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRecorded {
+    /// The failure's status now: `pending`, or `dead`.
+    pub status: FailureStatus,
+    /// The notification created for the notifier's fallback, if one was.
+    pub fallback: Option<FallbackCreated>,
+}
+
+/// A notification created for a fallback notifier: due at once, so the
+/// scheduler queues its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackCreated {
+    pub notification_id: Uuid,
+    pub notifier_id: Uuid,
 }
 
 /// A job put aside for `wait` before it was leased (its notifier is busy).
@@ -227,6 +248,63 @@ const CLAIM: &str = concat!(
      SELECT u.*, f.name, f.kind, f.config, f.updated_at AS settings_version,
             (SELECT version FROM config_version) AS config_version
      FROM u LEFT JOIN notifiers f ON f.id = u.notifier_id"
+);
+
+/// The fallback's notification of a round that failed for good (`n` is the
+/// row the failure statement updated, `$4` its error, `$9` the new id): the
+/// same event, for the notifier the failed one names as its fallback, linked
+/// by `fallback_of` and due at once, so the scheduler queues it (in the
+/// critical lane for a critical event). None is created for a notification
+/// that is itself a fallback (no chains, no loops), nor a second one for the
+/// same notification (a replay that fails again), nor when the fallback
+/// already has a notification of the event (`UNIQUE (event_id, notifier_id)`).
+/// Both lookups by event use that unique index.
+macro_rules! fallback {
+    () => {
+        "fb AS (
+            INSERT INTO notifications AS o (id, event_id, notifier_id, notifier_name, kind, rule_ids,
+                                            reason, fallback_of, due_at)
+            SELECT $9, n.event_id, t.id, t.name, t.kind, n.rule_ids,
+                   'fallback: delivery to ''' || n.notifier_name || ''' failed for good: ' || $4,
+                   n.id, now()
+            FROM n JOIN notifiers p ON p.id = n.notifier_id JOIN notifiers t ON t.id = p.fallback
+            WHERE n.fallback_of IS NULL
+              AND NOT EXISTS (SELECT 1 FROM notifications x
+                              WHERE x.event_id = n.event_id AND x.fallback_of = n.id)
+            ON CONFLICT (event_id, notifier_id) DO NOTHING
+            RETURNING o.id, o.notifier_id
+         )"
+    };
+}
+
+/// The statement of [`Store::record_failure`]: the notification, its failure
+/// row and its fallback's notification, written together.
+const RECORD_FAILURE: &str = concat!(
+    "WITH n AS (
+        UPDATE notifications
+        SET status = 'failed', attempts = attempts + least($3::int, 1), last_error = $4,
+            updated_at = now(), lease_owner = NULL, lease_until = NULL, due_at = NULL,
+            targets = CASE WHEN $8::jsonb IS NULL THEN targets
+                           ELSE coalesce(targets, '{}') || $8 END
+        WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL)
+        RETURNING id, event_id, notifier_id, notifier_name, rule_ids, fallback_of
+     ), failure AS (
+        INSERT INTO failures AS f (id, notification_id, status, error, attempts, errors)
+        SELECT $5, n.id, CASE WHEN $7 OR $6 <= 0 THEN 'dead' ELSE 'pending' END, $4, $3,
+               jsonb_build_array(jsonb_build_object('at', now(), 'error', $4::text, 'attempts', $3))
+        FROM n
+        ON CONFLICT (notification_id) DO UPDATE SET
+           status = CASE WHEN $7 OR f.replay_count >= $6 THEN 'dead' ELSE 'pending' END,
+           error = EXCLUDED.error,
+           attempts = f.attempts + EXCLUDED.attempts,
+           last_failed_at = now(),
+           errors = f.errors || EXCLUDED.errors
+        RETURNING f.status
+     ), ",
+    fallback!(),
+    "
+     SELECT failure.status, fb.id AS fallback_id, fb.notifier_id AS fallback_notifier_id
+     FROM failure LEFT JOIN fb ON true"
 );
 
 /// A wait or a lease as seconds for SQL, held to [`LONGEST_WAIT`].
@@ -399,36 +477,20 @@ impl Store {
     /// After `max_replays` replays, or when `dead` is set (the notifier is
     /// gone), the failure is `dead`: only an operator replays it. Returns `None`
     /// if another lease holder has the notification now.
+    ///
+    /// When the notifier names a fallback, the same statement creates the
+    /// fallback's notification of the event (see `fallback!`), so a failure is
+    /// never recorded without it. A notifier that is gone has no fallback left
+    /// to name: its failure is recorded alone.
     pub async fn record_failure(
         &self,
         failed: &Failed<'_>,
         max_replays: i32,
         dead: bool,
-    ) -> Result<Option<FailureStatus>, StoreError> {
+    ) -> Result<Option<FailureRecorded>, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "WITH n AS (
-                    UPDATE notifications
-                    SET status = 'failed', attempts = attempts + least($3::int, 1), last_error = $4,
-                        updated_at = now(), lease_owner = NULL, lease_until = NULL, due_at = NULL,
-                        targets = CASE WHEN $8::jsonb IS NULL THEN targets
-                                       ELSE coalesce(targets, '{}') || $8 END
-                    WHERE id = $1 AND status = 'pending' AND (lease_owner = $2 OR lease_owner IS NULL)
-                    RETURNING id
-                 )
-                 INSERT INTO failures AS f (id, notification_id, status, error, attempts, errors)
-                 SELECT $5, n.id, CASE WHEN $7 OR $6 <= 0 THEN 'dead' ELSE 'pending' END, $4, $3,
-                        jsonb_build_array(jsonb_build_object('at', now(), 'error', $4::text, 'attempts', $3))
-                 FROM n
-                 ON CONFLICT (notification_id) DO UPDATE SET
-                    status = CASE WHEN $7 OR f.replay_count >= $6 THEN 'dead' ELSE 'pending' END,
-                    error = EXCLUDED.error,
-                    attempts = f.attempts + EXCLUDED.attempts,
-                    last_failed_at = now(),
-                    errors = f.errors || EXCLUDED.errors
-                 RETURNING f.status",
-            )
+            .prepare_cached(RECORD_FAILURE)
             .await
             .map_err(StoreError::query("prepare record failure"))?;
         let row = client
@@ -443,11 +505,24 @@ impl Store {
                     &max_replays,
                     &dead,
                     &failed.targets,
+                    &Uuid::now_v7(),
                 ],
             )
             .await
             .map_err(StoreError::query("record failure"))?;
-        row.map(|r| parse::<FailureStatus>(r.get(0))).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let fallback = row
+            .get::<_, Option<Uuid>>("fallback_id")
+            .map(|notification_id| FallbackCreated {
+                notification_id,
+                notifier_id: row.get("fallback_notifier_id"),
+            });
+        Ok(Some(FailureRecorded {
+            status: parse(row.get("status"))?,
+            fallback,
+        }))
     }
 
     /// Hands deliveries that run long over to the database: each notification

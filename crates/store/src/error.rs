@@ -15,11 +15,13 @@ pub enum StoreError {
         field: &'static str,
         message: String,
     },
-    /// Rules (id, name) still send to the notifier being deleted.
-    #[error("notifier {notifier} is used by rules {}; remove it from them, or delete them, first", in_use_list(.rules))]
+    /// Rules (id, name) still send to the notifier being deleted, or other
+    /// notifiers (id, name) fall back to it.
+    #[error("notifier {notifier} is {}; remove it from them, or delete them, first", users(.rules, .notifiers))]
     InUse {
         notifier: Uuid,
         rules: Vec<(Uuid, String)>,
+        notifiers: Vec<(Uuid, String)>,
     },
     /// The input names something that does not exist.
     #[error("{field}: {message}")]
@@ -116,12 +118,24 @@ impl StoreError {
     }
 }
 
-fn in_use_list(rules: &[(Uuid, String)]) -> String {
-    let named: Vec<String> = rules
-        .iter()
-        .map(|(id, name)| format!("`{name}` ({id})"))
-        .collect();
-    named.join(", ")
+/// Who uses a notifier, for the refusal of its deletion: `used by rules …`,
+/// `the fallback of notifiers …`, or both.
+fn users(rules: &[(Uuid, String)], notifiers: &[(Uuid, String)]) -> String {
+    let list = |items: &[(Uuid, String)]| {
+        let named: Vec<String> = items
+            .iter()
+            .map(|(id, name)| format!("`{name}` ({id})"))
+            .collect();
+        named.join(", ")
+    };
+    let mut parts = Vec::new();
+    if !rules.is_empty() {
+        parts.push(format!("used by rules {}", list(rules)));
+    }
+    if !notifiers.is_empty() {
+        parts.push(format!("the fallback of notifiers {}", list(notifiers)));
+    }
+    parts.join(" and ")
 }
 
 /// Errors that mean "the server went away", not "the statement was wrong".

@@ -38,7 +38,10 @@ use tracing::{debug, info};
 use tls::MakeRustlsConnect;
 
 pub use access::{AuditFilter, NewAudit};
-pub use delivery::{Claim, Claimed, Defer, Failed, LEASE_GRACE, LeaseRequest, Retry, Sent};
+pub use delivery::{
+    Claim, Claimed, Defer, Failed, FailureRecorded, FallbackCreated, LEASE_GRACE, LeaseRequest,
+    Retry, Sent,
+};
 pub use error::StoreError;
 pub use events::{EventCursor, EventFilter, EventPage};
 pub use failures::{FailureFilter, ReplayOutcome, ReplaySelection};

@@ -24,6 +24,37 @@ fn notifier(row: &Row) -> Notifier {
     }
 }
 
+/// The foreign key's refusal of a fallback that names no notifier (or one
+/// deleted meanwhile), as the input's fault.
+fn unknown_fallback(spec: &NotifierSpec) -> impl Fn(StoreError) -> StoreError {
+    let fallback = spec.fallback;
+    move |e| match (e, fallback) {
+        (StoreError::Query { ref source, .. }, Some(id))
+            if source.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) =>
+        {
+            StoreError::UnknownReference {
+                field: "fallback",
+                message: format!("no notifier has the id {id}"),
+            }
+        }
+        (other, _) => other,
+    }
+}
+
+/// The (id, name) rows `sql` selects for the notifier `id`.
+async fn names(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    id: Uuid,
+    what: &'static str,
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    let rows = client
+        .query(sql, &[&id])
+        .await
+        .map_err(StoreError::query(what))?;
+    Ok(rows.iter().map(|r| (r.get("id"), r.get("name"))).collect())
+}
+
 fn quiet_hours(spec: &NotifierSpec) -> Option<serde_json::Value> {
     spec.quiet_hours
         .as_ref()
@@ -57,7 +88,8 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("insert notifier"))
-            .map_err(StoreError::unique_name("notifier", &spec.name))?;
+            .map_err(StoreError::unique_name("notifier", &spec.name))
+            .map_err(unknown_fallback(spec))?;
         Ok(notifier(&row))
     }
 
@@ -87,7 +119,8 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("update notifier"))
-            .map_err(StoreError::unique_name("notifier", &spec.name))?;
+            .map_err(StoreError::unique_name("notifier", &spec.name))
+            .map_err(unknown_fallback(spec))?;
         row.map(|r| notifier(&r))
             .ok_or_else(|| StoreError::not_found("notifier", id))
     }
@@ -133,10 +166,10 @@ impl Store {
         Ok(rows.iter().map(notifier).collect())
     }
 
-    /// Deletes a notifier that no rule names, keeping its notification
-    /// history; one that rules name is refused with those rules
-    /// ([`StoreError::InUse`]). The foreign key decides, so a rule saved
-    /// meanwhile cannot be left naming a deleted notifier.
+    /// Deletes a notifier that no rule names and no notifier falls back to,
+    /// keeping its notification history; one still used is refused with
+    /// what uses it ([`StoreError::InUse`]). The foreign keys decide, so a rule
+    /// or a fallback saved meanwhile cannot be left naming a deleted notifier.
     pub async fn delete_notifier(&self, id: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
         let deleted = client
@@ -146,20 +179,25 @@ impl Store {
             Ok(0) => Err(StoreError::not_found("notifier", id)),
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                let rules = client
-                    .query(
-                        "SELECT r.id, r.name FROM rule_notifiers rn JOIN rules r ON r.id = rn.rule_id
-                         WHERE rn.notifier_id = $1 ORDER BY r.name",
-                        &[&id],
-                    )
-                    .await
-                    .map_err(StoreError::query("rules using a notifier"))?
-                    .iter()
-                    .map(|r| (r.get("id"), r.get("name")))
-                    .collect();
+                let rules = names(
+                    &client,
+                    "SELECT r.id, r.name FROM rule_notifiers rn JOIN rules r ON r.id = rn.rule_id
+                     WHERE rn.notifier_id = $1 ORDER BY r.name",
+                    id,
+                    "rules using a notifier",
+                )
+                .await?;
+                let notifiers = names(
+                    &client,
+                    "SELECT id, name FROM notifiers WHERE fallback = $1 ORDER BY name",
+                    id,
+                    "notifiers falling back to a notifier",
+                )
+                .await?;
                 Err(StoreError::InUse {
                     notifier: id,
                     rules,
+                    notifiers,
                 })
             }
             Err(e) => Err(StoreError::query("delete notifier")(e)),

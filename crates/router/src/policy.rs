@@ -557,3 +557,103 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use herald_model::{RuleSpec, Span, Threshold, Throttle};
+    use serde_json::json;
+
+    use super::*;
+
+    fn rule() -> Rule {
+        let spec = json!({"name": "r", "notifiers": [Uuid::nil()]});
+        Rule {
+            id: Uuid::from_u128(1),
+            spec: RuleSpec::from_json(spec).unwrap(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_000_000 + secs)
+    }
+
+    fn passes(v: &Verdict) -> bool {
+        matches!(v, Verdict::Pass)
+    }
+
+    #[test]
+    fn a_threshold_passes_the_nth_event_within_its_window_and_starts_again() {
+        let t = Threshold {
+            count: 3,
+            window: Span::from_secs(60),
+            key: None,
+        };
+        // (seconds, passes): the hit at 0 has left the window by 70.
+        let cases = [
+            (0, false),
+            (10, false),
+            (20, true),
+            (30, false),
+            (100, false),
+            (110, false),
+            (120, true),
+            (121, false),
+        ];
+        let mut state = RuleState::default();
+        for (secs, want) in cases {
+            let verdict = threshold(&rule(), &t, "k", &mut state, at(secs));
+            assert_eq!(passes(&verdict), want, "at {secs}s: {verdict:?}");
+        }
+        let mut state = RuleState::default();
+        threshold(&rule(), &t, "k", &mut state, at(0));
+        threshold(&rule(), &t, "k", &mut state, at(50));
+        let late = threshold(&rule(), &t, "k", &mut state, at(70));
+        assert!(
+            matches!(&late, Verdict::Hold(Tag::Threshold, why) if why.contains("2 of 3")),
+            "the first hit left the window: {late:?}"
+        );
+    }
+
+    #[test]
+    fn a_throttle_passes_one_per_window_and_counts_the_rest_on_it() {
+        let t = Throttle {
+            window: Span::from_secs(600),
+            key: None,
+        };
+        let event = |n: u128| {
+            let mut e = herald_model::parse_event(br#"{"source": "ci", "category": "system"}"#, at(0))
+                .unwrap();
+            e.id = Uuid::from_u128(n);
+            e
+        };
+        let mut state = RuleState::default();
+        let mut throttled = Vec::new();
+        let cases = [
+            (1, 0, true),
+            (2, 60, false),
+            (3, 599, false),
+            (4, 600, true),
+            (5, 700, false),
+        ];
+        for (n, secs, want) in cases {
+            let v = throttle(
+                &rule(),
+                &t,
+                "k",
+                &mut state,
+                &event(n),
+                at(secs),
+                &mut throttled,
+            );
+            assert_eq!(passes(&v), want, "event {n} at {secs}s: {v:?}");
+        }
+        let kept: Vec<u128> = throttled.iter().map(|t| t.event_id.as_u128()).collect();
+        assert_eq!(
+            kept,
+            [1, 1, 4],
+            "each suppressed one is counted on the one kept"
+        );
+    }
+}

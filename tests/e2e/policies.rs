@@ -85,6 +85,7 @@ async fn the_third_failure_in_a_window_notifies_and_the_first_two_do_not() {
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].json()["event"]["id"], events[2].to_string());
     let (_, explain) = app.get(&format!("/events/{}/explain", events[0])).await;
+    assert_eq!(explain["outcomes"], json!({"suppressed": 1}), "{explain}");
     let shown = &explain["notifications"][0];
     assert_eq!(shown["status"], "suppressed", "{explain}");
     assert!(reason(shown).starts_with("threshold of rule"), "{explain}");

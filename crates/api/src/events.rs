@@ -133,6 +133,17 @@ pub async fn get(
     ))
 }
 
+/// How many notifications have each status (`{"sent": 1, "suppressed": 2}`);
+/// each says why in its `reason`.
+fn outcomes(notifications: &[herald_model::Notification]) -> Value {
+    let mut counts = serde_json::Map::new();
+    for n in notifications {
+        let count = counts.entry(n.status.as_str()).or_insert(json!(0));
+        *count = json!(count.as_u64().unwrap_or(0) + 1);
+    }
+    Value::Object(counts)
+}
+
 /// `GET /api/v1/events/{id}/explain`: for each rule as it was when the event
 /// was routed, whether it selected the event or the first reason it did not,
 /// and the notifications that resulted.
@@ -190,6 +201,7 @@ pub async fn explain(
         "matched": recorded.matched,
         "summary": summary,
         "rules": explained,
+        "outcomes": outcomes(&notifications),
         "notifications": notifications,
     })))
 }

@@ -232,7 +232,7 @@ async fn quiet_hours_hold_a_warning_until_the_window_ends_and_let_a_critical_thr
         .await;
     assert_eq!(held[0]["status"], "pending", "{held:?}");
     assert!(
-        reason(&held[0]).starts_with(&format!("held by the quiet hours of notifier")),
+        reason(&held[0]).starts_with("held by the quiet hours of notifier"),
         "{held:?}"
     );
     let sent = app

@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use herald_channels::{Delivery, NotifierConfig};
 use herald_model::{Event, Rule, RuleSpec};
 use herald_router::RuleSet;
-use herald_store::RoutingSnapshot;
+use herald_store::{NotifierInfo, RoutingSnapshot};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -61,7 +61,16 @@ fn rules(n: usize, condition: bool) -> RuleSet {
         RoutingSnapshot {
             version: 1,
             rules,
-            notifiers: HashMap::from([(NOTIFIER, ("hook".to_owned(), "webhook".to_owned()))]),
+            notifiers: HashMap::from([(
+                NOTIFIER,
+                NotifierInfo {
+                    name: "hook".to_owned(),
+                    kind: "webhook".to_owned(),
+                    quiet_hours: None,
+                },
+            )]),
+            silences: Vec::new(),
+            inhibitions: Vec::new(),
             monitors: Vec::new(),
         },
         "http://127.0.0.1:8080",
@@ -95,6 +104,7 @@ fn rendering(c: &mut Criterion) {
         attempt: 1,
         rules: &[],
         public_url: "http://127.0.0.1:8080",
+        group: &[],
     };
     let hook = NotifierConfig::parse("webhook", &json!({"url": "http://127.0.0.1:9/hook"}))
         .expect("valid settings");
@@ -110,6 +120,7 @@ fn rendering(c: &mut Criterion) {
                 notification_id: delivery.notification_id,
                 notifier: delivery.notifier,
                 event: delivery.event,
+                events: delivery.group,
             }))
         })
     });

@@ -623,8 +623,9 @@ mod tests {
             key: None,
         };
         let event = |n: u128| {
-            let mut e = herald_model::parse_event(br#"{"source": "ci", "category": "system"}"#, at(0))
-                .unwrap();
+            let mut e =
+                herald_model::parse_event(br#"{"source": "ci", "category": "system"}"#, at(0))
+                    .unwrap();
             e.id = Uuid::from_u128(n);
             e
         };

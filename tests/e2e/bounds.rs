@@ -385,6 +385,14 @@ async fn events_past_their_retention_are_deleted_but_an_open_failure_keeps_its_o
             .await
             .is_empty()
     );
+    eventually("the problem it opened to go too", SOON, || async {
+        let (_, problems) = app.get("/problems").await;
+        match problems.to_string().contains(&expired.to_string()) {
+            false => Ok(()),
+            true => Err(problems.to_string()),
+        }
+    })
+    .await;
 
     // Past its retention too, but its failure is open.
     let (status, _) = app.get(&format!("/events/{kept}")).await;

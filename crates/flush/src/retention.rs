@@ -44,6 +44,7 @@ impl Retention {
             total += deleted;
             self.metrics.retention_deleted.inc_by(deleted);
             if deleted < BATCH as u64 {
+                self.store.delete_expired_state(self.keep).await?;
                 return Ok(total);
             }
         }

@@ -1,6 +1,7 @@
 //! Retention: events, with their notifications, are deleted once older than
 //! the retention period, in small batches so that no statement holds many
-//! locks or runs long. What an open failure needs is kept.
+//! locks or runs long. What an open failure needs is kept. Problems and
+//! closed groups go with the events they came from.
 
 use std::time::Duration;
 
@@ -38,14 +39,42 @@ impl Store {
             )
             .await
             .map_err(StoreError::query("prepare retention"))?;
-        // Years at most: a retention period beyond that keeps everything anyway,
-        // and `now() - interval` must not leave the range of a timestamp.
-        let secs = older_than
-            .min(Duration::from_secs(100 * 365 * 86_400))
-            .as_secs_f64();
         client
-            .execute(&stmt, &[&secs, &batch])
+            .execute(&stmt, &[&horizon(older_than), &batch])
             .await
             .map_err(StoreError::query("delete expired events"))
     }
+
+    /// Deletes the policy state older than `older_than`: problems opened
+    /// before it (their events are going or gone, so a resolve could not find
+    /// who got them) and groups closed before it. Returns how many rows went.
+    pub async fn delete_expired_state(&self, older_than: Duration) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let secs = horizon(older_than);
+        let problems = client
+            .execute(
+                "DELETE FROM problems WHERE opened_at < now() - $1 * interval '1 second'",
+                &[&secs],
+            )
+            .await
+            .map_err(StoreError::query("delete expired problems"))?;
+        let groups = client
+            .execute(
+                "DELETE FROM notification_groups
+                 WHERE status = 'closed' AND closed_at < now() - $1 * interval '1 second'",
+                &[&secs],
+            )
+            .await
+            .map_err(StoreError::query("delete expired groups"))?;
+        Ok(problems + groups)
+    }
+}
+
+/// A retention period in seconds, years at most: a period beyond that keeps
+/// everything anyway, and `now() - interval` must not leave the range of a
+/// timestamp.
+fn horizon(older_than: Duration) -> f64 {
+    older_than
+        .min(Duration::from_secs(100 * 365 * 86_400))
+        .as_secs_f64()
 }

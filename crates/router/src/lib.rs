@@ -287,20 +287,15 @@ impl Router {
                 let drafted: Vec<NewNotification> =
                     drafts.iter().map(|d| d.notification.clone()).collect();
                 let rules = &self.rules;
-                let mut settled = None;
-                let routing = self
-                    .store
+                self.store
                     .record_routing_with(rules.version(), events, &drafted, async |tx, new| {
+                        let taken = std::mem::take(&mut drafts);
                         let (planned, done) =
-                            policy::settle(rules, events, drafts.clone(), tx, new, now).await?;
-                        settled = Some(done);
+                            policy::settle(rules, events, taken, tx, new, now).await?;
+                        drafts = done;
                         Ok(planned)
                     })
-                    .await?;
-                if let Some(done) = settled {
-                    drafts = done;
-                }
-                routing
+                    .await?
             } else {
                 policy::settle_stateless(&self.rules, events, &mut drafts, now);
                 let notifications: Vec<NewNotification> =

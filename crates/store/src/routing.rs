@@ -170,34 +170,10 @@ impl Store {
             .map_err(StoreError::query("prepare record routing"))?;
         let e = EventColumns::of(events, notifications);
         let n = NotificationColumns::of(notifications);
+        let mut params = e.params(&version);
+        params.extend(n.params());
         let rows = client
-            .query(
-                &stmt,
-                &[
-                    &e.ids,
-                    &e.sources,
-                    &e.categories,
-                    &e.kinds,
-                    &e.severities,
-                    &e.scopes,
-                    &e.bodies,
-                    &e.occurred,
-                    &e.matched,
-                    &e.problem_keys,
-                    &version,
-                    &n.ids,
-                    &n.events,
-                    &n.notifiers,
-                    &n.names,
-                    &n.kinds,
-                    &n.rules,
-                    &n.notes,
-                    &n.statuses,
-                    &n.reasons,
-                    &n.due,
-                    &n.groups,
-                ],
-            )
+            .query(&stmt, &params)
             .await
             .map_err(StoreError::query("record routing"))?;
         let mut out = Recorded::default();
@@ -250,22 +226,7 @@ impl Store {
             .await
             .map_err(StoreError::query("prepare insert events"))?;
         let new_events: HashSet<Uuid> = tx
-            .query(
-                &stmt,
-                &[
-                    &e.ids,
-                    &e.sources,
-                    &e.categories,
-                    &e.kinds,
-                    &e.severities,
-                    &e.scopes,
-                    &e.bodies,
-                    &e.occurred,
-                    &e.matched,
-                    &e.problem_keys,
-                    &version,
-                ],
-            )
+            .query(&stmt, &e.params(&version))
             .await
             .map_err(StoreError::query("insert events"))?
             .iter()
@@ -278,24 +239,10 @@ impl Store {
             .await
             .map_err(StoreError::query("prepare insert notifications"))?;
         let new: Vec<Uuid> = new_events.iter().copied().collect();
+        let mut params: Vec<Param<'_>> = vec![&new];
+        params.extend(n.params());
         let rows = tx
-            .query(
-                &stmt,
-                &[
-                    &new,
-                    &n.ids,
-                    &n.events,
-                    &n.notifiers,
-                    &n.names,
-                    &n.kinds,
-                    &n.rules,
-                    &n.notes,
-                    &n.statuses,
-                    &n.reasons,
-                    &n.due,
-                    &n.groups,
-                ],
-            )
+            .query(&stmt, &params)
             .await
             .map_err(StoreError::query("insert notifications"))?;
         let mut out = Recorded {
@@ -477,7 +424,28 @@ struct EventColumns {
     problem_keys: Vec<String>,
 }
 
+/// A statement parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
 impl EventColumns {
+    /// The parameters `$1`..`$11` of the events' statements (see
+    /// `events_ctes`), `version` last.
+    fn params<'a>(&'a self, version: &'a i64) -> Vec<Param<'a>> {
+        vec![
+            &self.ids,
+            &self.sources,
+            &self.categories,
+            &self.kinds,
+            &self.severities,
+            &self.scopes,
+            &self.bodies,
+            &self.occurred,
+            &self.matched,
+            &self.problem_keys,
+            version,
+        ]
+    }
+
     fn of(events: &[Event], notifications: &[NewNotification]) -> EventColumns {
         let col = |f: fn(&Event) -> String| events.iter().map(f).collect::<Vec<String>>();
         let selected: HashSet<Uuid> = notifications.iter().map(|n| n.event_id).collect();
@@ -515,6 +483,23 @@ struct NotificationColumns<'a> {
 }
 
 impl<'a> NotificationColumns<'a> {
+    /// The eleven parameters of `notifications_cte`, in its order.
+    fn params(&self) -> Vec<Param<'_>> {
+        vec![
+            &self.ids,
+            &self.events,
+            &self.notifiers,
+            &self.names,
+            &self.kinds,
+            &self.rules,
+            &self.notes,
+            &self.statuses,
+            &self.reasons,
+            &self.due,
+            &self.groups,
+        ]
+    }
+
     fn of(notifications: &'a [NewNotification]) -> NotificationColumns<'a> {
         NotificationColumns {
             ids: notifications.iter().map(|n| n.id).collect(),

@@ -21,6 +21,7 @@ mod ops;
 mod outbound;
 mod policies;
 mod publishers;
+mod queue_metrics;
 mod reliability;
 mod rules;
 mod secrets;

@@ -9,6 +9,7 @@ mod architecture;
 mod bounds;
 mod channels;
 mod clone;
+mod dashboards;
 mod delivery;
 mod email;
 mod events;

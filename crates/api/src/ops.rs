@@ -24,8 +24,8 @@ pub struct Ops {
     /// SHA-256 of `HERALD_METRICS_TOKEN`: when set, `/metrics` needs it.
     pub metrics_token: Option<Arc<[u8]>>,
     /// Reads the depth of every queue of the broker's topology for
-    /// `herald_queue_*`; its answers are reused for a second, so frequent
-    /// scrapes cost the broker little.
+    /// `herald_queue_*`; its answers are reused for a second (an empty
+    /// queue's for five), so frequent scrapes cost the broker little.
     pub depths: Arc<Depths>,
 }
 
@@ -74,8 +74,8 @@ async fn metrics(State(ops): State<Ops>, headers: HeaderMap) -> Response {
 /// series rather than keep a stale value.
 async fn refresh_queue_gauges(ops: &Ops) {
     let queues = ops.broker.topology().queue_names();
+    let (messages, consumers) = (&ops.metrics.queue_messages, &ops.metrics.queue_consumers);
     for (queue, depth) in ops.depths.of_each(&queues).await {
-        let (messages, consumers) = (&ops.metrics.queue_messages, &ops.metrics.queue_consumers);
         match depth {
             Some(depth) => {
                 messages

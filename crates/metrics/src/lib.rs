@@ -60,8 +60,8 @@ pub struct Metrics {
     pub broker_up: IntGauge,
     /// 1 while the database answers (asked at each scrape).
     pub database_up: IntGauge,
-    /// Messages ready in each of Herald's queues, as the broker counts them at
-    /// the last scrape (at most a second or so old).
+    /// Messages ready in each of Herald's queues, as the broker counted them
+    /// for the last scrape (a second old at most, an empty queue's five).
     pub queue_messages: IntGaugeVec,
     /// Consumers of each of Herald's queues, at the last scrape.
     pub queue_consumers: IntGaugeVec,

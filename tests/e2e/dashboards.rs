@@ -202,6 +202,12 @@ fn a_typo_anywhere_in_a_query_is_reported() {
         ),
         ("rate(herald_deliveries_total[$window])", Some("variable")),
     ];
+    // A missing metric is reported once, not again for each grouping over it.
+    let once = problems(
+        "sum by (channel) (rate(herald_delivery_total[5m]))",
+        &exported,
+    );
+    assert_eq!(once.len(), 1, "{once:?}");
     for (query, expected) in cases {
         let found = problems(query, &exported);
         match expected {

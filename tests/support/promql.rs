@@ -16,6 +16,10 @@ use promql_parser::parser::{Expr, LabelModifier, VectorSelector};
 /// Labels Prometheus adds to every scraped series.
 pub const TARGET_LABELS: [&str; 2] = ["job", "instance"];
 
+/// Stands for the labels of a metric already reported missing, so that the
+/// groupings over it are not reported as well.
+const ANY_LABEL: &str = "*";
+
 /// Grafana's interval variables, replaced by a duration before parsing.
 const GRAFANA_VARIABLES: [(&str, &str); 4] = [
     ("$__rate_interval", "1m"),
@@ -138,7 +142,8 @@ fn labels_of(expr: &Expr, exported: &Exported, found: &mut Vec<String>) -> BTree
                     }
                 }
                 if let Some(labels) = modifier.card.labels() {
-                    for label in labels.labels.iter().filter(|l| !both.contains(*l)) {
+                    let known = !both.contains(ANY_LABEL);
+                    for label in labels.labels.iter().filter(|l| known && !both.contains(*l)) {
                         found.push(format!(
                             "group_left/right names label `{label}`, which no operand carries"
                         ));
@@ -153,7 +158,7 @@ fn labels_of(expr: &Expr, exported: &Exported, found: &mut Vec<String>) -> BTree
                 labels.extend(labels_of(arg, exported, found));
             }
             if call.func.name == "histogram_quantile" {
-                if !labels.contains("le") {
+                if !labels.contains("le") && !labels.contains(ANY_LABEL) {
                     found.push("histogram_quantile over series without `le`".to_owned());
                 }
                 labels.remove("le");
@@ -171,6 +176,9 @@ fn require(
     what: &str,
     found: &mut Vec<String>,
 ) {
+    if available.contains(ANY_LABEL) {
+        return;
+    }
     for label in modifier
         .labels()
         .labels
@@ -204,7 +212,7 @@ fn selector(vs: &VectorSelector, exported: &Exported, found: &mut Vec<String>) -
     };
     let Some(labels) = exported.0.get(&name) else {
         found.push(format!("metric `{name}` is not exported"));
-        return BTreeSet::new();
+        return BTreeSet::from([ANY_LABEL.to_owned()]);
     };
     for matcher in matchers.iter().filter(|m| m.name != "__name__") {
         if TARGET_LABELS.contains(&matcher.name.as_str()) {

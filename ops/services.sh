@@ -5,20 +5,24 @@
 # last); with --irc, also ngircd for the IRC channel's tests (installed only:
 # each test starts its own, printed as `HERALD_TEST_NGIRCD=...`); with
 # --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
-# comparison (installed only: the bench starts its own). Installs what is
-# missing with apt-get and starts what is stopped.
+# comparison (installed only: the bench starts its own); with --promtool, also
+# Prometheus's promtool for the tests of ops/prometheus/ (printed as
+# `HERALD_TEST_PROMTOOL=...`). Installs what is missing with apt-get and starts
+# what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
 want_smtp=false
 want_alertmanager=false
 want_irc=false
+want_promtool=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
     --alertmanager) want_alertmanager=true ;;
     --irc) want_irc=true ;;
-    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager)"; exit 2 ;;
+    --promtool) want_promtool=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --promtool)"; exit 2 ;;
   esac
 done
 
@@ -141,5 +145,21 @@ if $want_alertmanager; then
     fi
   fi
   log "Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1)"
+fi
+# promtool, for `promtool check rules` and `promtool test rules` on Herald's
+# alert rules. Debian ships it in the prometheus package, whose own server is
+# not wanted: stop it if the install started it on :9090.
+if $want_promtool; then
+  if ! command -v promtool >/dev/null 2>&1; then
+    apt_install --no-install-recommends prometheus
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+      log "stopping the prometheus service the package started"
+      as_root systemctl stop prometheus
+    elif [ -s /run/prometheus/prometheus.pid ]; then
+      log "stopping the prometheus daemon the package started"
+      as_root /etc/init.d/prometheus stop
+    fi
+  fi
+  echo "HERALD_TEST_PROMTOOL=$(command -v promtool)"
 fi
 log "PostgreSQL and RabbitMQ are up"

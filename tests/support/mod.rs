@@ -12,6 +12,7 @@ pub mod app;
 pub mod http_sink;
 pub mod irc;
 pub mod load;
+pub mod promql;
 pub mod proxy;
 pub mod smtp_sink;
 pub mod tls;

@@ -43,7 +43,7 @@ pub use auth::{CACHE_FOR as TOKEN_CACHE_FOR, Caller, TokenCache};
 pub use bounds::{ServerBounds, bounded};
 pub use error::ApiError;
 pub use events::IngestLimit;
-pub use ops::Ops;
+pub use ops::{Ops, QUEUE_GAUGES_FRESH};
 
 /// Everything the handlers use.
 pub struct AppState {

@@ -1,5 +1,6 @@
 //! `/metrics`, `/healthz` and `/readyz`: served by the API, and alone by every
-//! role that runs without it.
+//! role that runs without it. The gauges that describe the outside (broker,
+//! database, error table, queue depths) are read at scrape time.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_metrics::Metrics;
 use herald_model::access::token_hash;
-use herald_queue::Broker;
+use herald_queue::{Broker, Depths};
 use herald_store::Store;
 use serde_json::json;
 
@@ -22,7 +23,14 @@ pub struct Ops {
     pub store: Store,
     /// SHA-256 of `HERALD_METRICS_TOKEN`: when set, `/metrics` needs it.
     pub metrics_token: Option<Arc<[u8]>>,
+    /// Reads the depth of every queue of the broker's topology for
+    /// `herald_queue_*`; its answers are reused for a second (an empty
+    /// queue's for five), so frequent scrapes cost the broker little.
+    pub depths: Arc<Depths>,
 }
+
+/// How long a queue's depth read for `/metrics` is reused.
+pub const QUEUE_GAUGES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn router(ops: Ops) -> Router {
     Router::new()
@@ -48,12 +56,41 @@ async fn metrics(State(ops): State<Ops>, headers: HeaderMap) -> Response {
     ops.metrics
         .broker_up
         .set(i64::from(ops.broker.is_connected()));
-    herald_flush::refresh_failures_gauge(&ops.store, &ops.metrics).await;
+    let database_up = ops.store.ping().await.is_ok();
+    ops.metrics.database_up.set(i64::from(database_up));
+    if database_up {
+        herald_flush::refresh_failures_gauge(&ops.store, &ops.metrics).await;
+    }
+    refresh_queue_gauges(&ops).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ops.metrics.render(),
     )
         .into_response()
+}
+
+/// Sets `herald_queue_messages` and `herald_queue_consumers` for every queue
+/// Herald declares; a queue the broker cannot tell about now loses its
+/// series rather than keep a stale value.
+async fn refresh_queue_gauges(ops: &Ops) {
+    let queues = ops.broker.topology().queue_names();
+    let (messages, consumers) = (&ops.metrics.queue_messages, &ops.metrics.queue_consumers);
+    for (queue, depth) in ops.depths.of_each(&queues).await {
+        match depth {
+            Some(depth) => {
+                messages
+                    .with_label_values(&[&queue])
+                    .set(i64::from(depth.ready));
+                consumers
+                    .with_label_values(&[&queue])
+                    .set(i64::from(depth.consumers));
+            }
+            None => {
+                let _ = messages.remove_label_values(&[&queue]);
+                let _ = consumers.remove_label_values(&[&queue]);
+            }
+        }
+    }
 }
 
 /// The process is alive.

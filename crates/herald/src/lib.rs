@@ -14,7 +14,7 @@ use herald_channels::Outbound;
 use herald_flush::{Flusher, MONITOR_TICK, MonitorWatch, Retention, Scheduler};
 use herald_ingest::Ingest;
 use herald_metrics::Metrics;
-use herald_queue::{Broker, Publisher, Topology};
+use herald_queue::{Broker, Depths, Publisher, Topology};
 use herald_router::{Router, RouterOptions};
 use herald_sender::{Sender, SenderOptions};
 use herald_store::Store;
@@ -173,6 +173,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         broker: broker.clone(),
         store: store.clone(),
         metrics_token: config.metrics_token.as_ref().map(|t| t.hash().into()),
+        depths: Arc::new(Depths::new(broker.clone(), herald_api::QUEUE_GAUGES_FRESH)),
     };
     let (app, bind) = if roles.api {
         if let Some(token) = &config.bootstrap_token {

@@ -58,6 +58,13 @@ pub struct Metrics {
     pub fallbacks: IntCounter,
     /// 1 while the broker connection is up.
     pub broker_up: IntGauge,
+    /// 1 while the database answers (asked at each scrape).
+    pub database_up: IntGauge,
+    /// Messages ready in each of Herald's queues, as the broker counted them
+    /// for the last scrape (a second old at most, an empty queue's five).
+    pub queue_messages: IntGaugeVec,
+    /// Consumers of each of Herald's queues, at the last scrape.
+    pub queue_consumers: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -82,14 +89,28 @@ impl Metrics {
                 .expect("unique metric");
             h
         };
-        let failures = IntGaugeVec::new(
-            Opts::new("herald_failures", "Failures in the error table, by status."),
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let failures = gauges(
+            "herald_failures",
+            "Failures in the error table, by status.",
             &["status"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(failures.clone()))
-            .expect("unique metric");
+        );
+        let queue_messages = gauges(
+            "herald_queue_messages",
+            "Messages ready (not delivered to a consumer) in each of Herald's queues.",
+            &["queue"],
+        );
+        let queue_consumers = gauges(
+            "herald_queue_consumers",
+            "Consumers of each of Herald's queues.",
+            &["queue"],
+        );
         let single = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
             registry
@@ -121,11 +142,18 @@ impl Metrics {
             "herald_retention_deleted_total",
             "Events deleted, with their notifications, past the retention period (HERALD_RETENTION).",
         );
-        let broker_up = IntGauge::new("herald_broker_up", "1 while the broker connection is up.")
-            .expect("valid metric");
-        registry
-            .register(Box::new(broker_up.clone()))
-            .expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let broker_up = gauge("herald_broker_up", "1 while the broker connection is up.");
+        let database_up = gauge(
+            "herald_database_up",
+            "1 while the database answers (asked at each scrape).",
+        );
         Arc::new(Metrics {
             events_ingested: counter(
                 "herald_events_ingested_total",
@@ -189,6 +217,9 @@ impl Metrics {
             ),
             fallbacks,
             broker_up,
+            database_up,
+            queue_messages,
+            queue_consumers,
             registry,
         })
     }

@@ -1,7 +1,9 @@
 //! How many messages wait in a queue, and how many consumers it has: what
 //! stages that push back read before they take or add more work. Each answer
 //! is a passive `queue.declare`, kept for a few milliseconds, so callers that
-//! ask often cost the broker little.
+//! ask often cost the broker little. `/metrics` reads every queue's depth
+//! here too ([`Depths::of_each`]). AMQP tells ready messages and consumers,
+//! not unacknowledged messages: those only the broker's own metrics show.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,13 +13,20 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use tokio::sync::Mutex;
 
-use crate::{Broker, bounded};
+use crate::{Broker, QueueError, bounded};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Depth {
     /// Messages ready, not delivered to any consumer.
     pub ready: u32,
     pub consumers: u32,
+}
+
+/// Why a probe has no depth: the broker said no for this queue, or could
+/// not be asked at all.
+enum Unanswered {
+    Queue,
+    Broker,
 }
 
 pub struct Depths {
@@ -44,18 +53,52 @@ impl Depths {
     /// The depth of `queue`, at most `fresh` old; `None` if the broker cannot
     /// tell now (unreachable, no such queue).
     pub async fn of(&self, queue: &str) -> Option<Depth> {
+        self.probe(queue).await.ok()
+    }
+
+    /// The depth of each of `queues` (e.g. [`crate::Topology::queue_names`]),
+    /// each at most `fresh` old, in their order; `None` for a queue the broker
+    /// did not tell. Once the broker is unreachable, or stops answering, the
+    /// remaining queues are not asked: a scrape during an outage answers at
+    /// once instead of waiting for each queue in turn.
+    pub async fn of_each(&self, queues: &[String]) -> Vec<(String, Option<Depth>)> {
+        let mut depths = Vec::with_capacity(queues.len());
+        let mut reachable = self.broker.is_connected();
+        for queue in queues {
+            let depth = if reachable {
+                match self.probe(queue).await {
+                    Ok(depth) => Some(depth),
+                    Err(Unanswered::Queue) => None,
+                    Err(Unanswered::Broker) => {
+                        reachable = false;
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            depths.push((queue.clone(), depth));
+        }
+        depths
+    }
+
+    async fn probe(&self, queue: &str) -> Result<Depth, Unanswered> {
         if let Some(depth) = self.cached(queue) {
-            return Some(depth);
+            return Ok(depth);
         }
         let mut slot = self.channel.lock().await;
         // Another caller may have asked while this one waited for the channel.
         if let Some(depth) = self.cached(queue) {
-            return Some(depth);
+            return Ok(depth);
         }
         let channel = match slot.as_ref().filter(|c| c.status().connected()) {
             Some(channel) => channel.clone(),
             None => {
-                let (_, channel) = self.broker.channel(Duration::from_secs(1)).await.ok()?;
+                let (_, channel) = self
+                    .broker
+                    .channel(Duration::from_secs(1))
+                    .await
+                    .map_err(|_| Unanswered::Broker)?;
                 *slot = Some(channel.clone());
                 channel
             }
@@ -65,9 +108,19 @@ impl Depths {
             ..QueueDeclareOptions::default()
         };
         let declared = channel.queue_declare(queue.into(), passive, FieldTable::default());
-        let Ok(found) = bounded("queue.declare", declared).await else {
-            *slot = None;
-            return None;
+        let found = match bounded("queue.declare", declared).await {
+            Ok(found) => found,
+            Err(e) => {
+                *slot = None;
+                // The broker answered (no such queue, the channel closed for
+                // it) unless the call timed out or the connection went.
+                let answered = matches!(e, QueueError::Amqp { .. }) && self.broker.is_connected();
+                return Err(if answered {
+                    Unanswered::Queue
+                } else {
+                    Unanswered::Broker
+                });
+            }
         };
         let depth = Depth {
             ready: found.message_count(),
@@ -77,7 +130,7 @@ impl Depths {
             .lock()
             .expect("never poisoned")
             .insert(queue.to_owned(), (Instant::now(), depth));
-        Some(depth)
+        Ok(depth)
     }
 
     /// A known depth still fresh: an empty queue's for five times longer,

@@ -5,20 +5,24 @@
 # last); with --irc, also ngircd for the IRC channel's tests (installed only:
 # each test starts its own, printed as `HERALD_TEST_NGIRCD=...`); with
 # --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
-# comparison (installed only: the bench starts its own). Installs what is
-# missing with apt-get and starts what is stopped.
+# comparison (installed only: the bench starts its own); with --schemathesis,
+# also schemathesis (PyPI) in a virtualenv under target/ for the API's
+# property-based test (printed as `HERALD_TEST_SCHEMATHESIS=...`). Installs
+# what is missing with apt-get (or pip) and starts what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
 want_smtp=false
 want_alertmanager=false
 want_irc=false
+want_schemathesis=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
     --alertmanager) want_alertmanager=true ;;
     --irc) want_irc=true ;;
-    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager)"; exit 2 ;;
+    --schemathesis) want_schemathesis=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --schemathesis)"; exit 2 ;;
   esac
 done
 
@@ -142,4 +146,19 @@ if $want_alertmanager; then
   fi
   log "Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1)"
 fi
+# schemathesis, for the API's property-based test (tests/e2e/openapi.rs). A
+# pinned version in its own virtualenv, kept under target/ so that it is
+# cached with the build and gone with `cargo clean`.
+if $want_schemathesis; then
+  schemathesis_version=4.32.5
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/schemathesis"
+  if [ "$("$venv/bin/st" --version 2>/dev/null)" != "st, version $schemathesis_version" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$venv"; }
+    log "installing schemathesis $schemathesis_version in $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
+  fi
+  echo "HERALD_TEST_SCHEMATHESIS=$venv/bin/st"
+fi
+
 log "PostgreSQL and RabbitMQ are up"

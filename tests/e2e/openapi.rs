@@ -42,7 +42,9 @@ async fn the_document_is_public_and_valid_openapi_3_1() {
     let app = spawn_app().await;
     let doc = public_document(&app).await;
     assert!(
-        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")),
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1.")),
         "OpenAPI 3.1, not {}",
         doc["openapi"]
     );
@@ -68,8 +70,15 @@ async fn the_document_is_public_and_valid_openapi_3_1() {
     assert_eq!(bearer["scheme"], "bearer", "{bearer}");
     for (method, path, op) in operations(&doc) {
         if path.starts_with("/api/v1/") {
-            assert_eq!(op["security"][0]["bearer"], serde_json::json!([]), "{method} {path}");
-            assert!(op["x-herald-role"].is_string(), "{method} {path} names its role");
+            assert_eq!(
+                op["security"][0]["bearer"],
+                serde_json::json!([]),
+                "{method} {path}"
+            );
+            assert!(
+                op["x-herald-role"].is_string(),
+                "{method} {path} names its role"
+            );
             for status in ["401", "403"] {
                 assert!(
                     op["responses"][status].is_object(),
@@ -110,7 +119,10 @@ async fn the_document_is_public_and_valid_openapi_3_1() {
         };
         assert_eq!(
             (names(described), &described["required"]),
-            (names(&channel["config_schema"]), &channel["config_schema"]["required"]),
+            (
+                names(&channel["config_schema"]),
+                &channel["config_schema"]["required"]
+            ),
             "{kind}'s settings as /channels describes them"
         );
     }
@@ -124,14 +136,22 @@ async fn the_docs_page_serves_its_script_from_herald() {
         .expect("the page answers");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("the page is text");
-    assert!(html.contains(r#"spec-url="/api/v1/openapi.json""#), "{html}");
+    assert!(
+        html.contains(r#"spec-url="/api/v1/openapi.json""#),
+        "{html}"
+    );
     let script = html
         .split("src=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .expect("the page loads a script");
-    assert!(script.starts_with('/'), "served by Herald, not a CDN: {script}");
-    let js = reqwest::get(app.url(script)).await.expect("the script answers");
+    assert!(
+        script.starts_with('/'),
+        "served by Herald, not a CDN: {script}"
+    );
+    let js = reqwest::get(app.url(script))
+        .await
+        .expect("the script answers");
     assert_eq!(js.status(), StatusCode::OK);
     assert!(
         js.headers()[reqwest::header::CONTENT_TYPE]
@@ -314,7 +334,10 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
         .arg("run")
         .arg(app.url("/api/v1/openapi.json"))
         .args(["--url", &app.url("")])
-        .args(["--header", &format!("Authorization: Bearer {}", app.admin_token())])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", app.admin_token()),
+        ])
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,\

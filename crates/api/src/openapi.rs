@@ -50,6 +50,7 @@ pub fn document() -> &'static Value {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document is JSON");
         add_access(&mut doc);
         add_channel_configs(&mut doc);
+        open_flattened_specs(&mut doc);
         doc
     })
 }
@@ -189,7 +190,9 @@ fn add_access(doc: &mut Value) {
             "description": "An API token (`herald token create`, or `POST /api/v1/tokens`).",
         }
     });
-    let paths = doc["paths"].as_object_mut().expect("the document has paths");
+    let paths = doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
     for (path, item) in paths.iter_mut() {
         let below = path.strip_prefix("/api/v1");
         for (method, op) in item.as_object_mut().into_iter().flatten() {
@@ -202,10 +205,25 @@ fn add_access(doc: &mut Value) {
                 op["x-herald-role"] = json!(role);
                 let about = op["description"].as_str().unwrap_or_default();
                 op["description"] = json!(format!("Needs the `{role}` role.\n\n{about}"));
-                respond(op, "401", "No token, or one unknown, expired or revoked", "ErrorBody");
-                respond(op, "403", "The token's role does not grant this", "ForbiddenBody");
+                respond(
+                    op,
+                    "401",
+                    "No token, or one unknown, expired or revoked",
+                    "ErrorBody",
+                );
+                respond(
+                    op,
+                    "403",
+                    "The token's role does not grant this",
+                    "ForbiddenBody",
+                );
             }
-            respond(op, "500", "Herald failed; the server log says why", "ErrorBody");
+            respond(
+                op,
+                "500",
+                "Herald failed; the server log says why",
+                "ErrorBody",
+            );
             respond(
                 op,
                 "503",
@@ -399,6 +417,49 @@ fn retarget(value: &mut Value, name: &str) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|v| retarget(v, name)),
+        _ => {}
+    }
+}
+
+/// A stored object is its spec flattened with its id and times; the spec
+/// refuses unknown fields (`additionalProperties: false`) as input, which,
+/// referenced from the object's `allOf`, would refuse the object's own
+/// fields. Such references are replaced by the spec without that keyword.
+fn open_flattened_specs(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("the document has component schemas");
+    let closed: BTreeMap<String, Value> = schemas
+        .iter()
+        .filter(|(_, s)| s["additionalProperties"] == false)
+        .map(|(name, s)| {
+            let mut open = s.clone();
+            open.as_object_mut()
+                .map(|o| o.remove("additionalProperties"));
+            (format!("#/components/schemas/{name}"), open)
+        })
+        .collect();
+    open_refs(doc, &closed);
+}
+
+fn open_refs(value: &mut Value, closed: &BTreeMap<String, Value>) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                match (k.as_str(), v) {
+                    ("allOf", Value::Array(parts)) => {
+                        for part in parts.iter_mut() {
+                            match part["$ref"].as_str().and_then(|r| closed.get(r)) {
+                                Some(open) => *part = open.clone(),
+                                None => open_refs(part, closed),
+                            }
+                        }
+                    }
+                    (_, v) => open_refs(v, closed),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| open_refs(v, closed)),
         _ => {}
     }
 }

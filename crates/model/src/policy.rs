@@ -95,7 +95,10 @@ fn one_or_many<T: utoipa::ToSchema>() -> utoipa::openapi::schema::Schema {
 fn one_or_many_strings() -> utoipa::openapi::schema::Schema {
     utoipa::openapi::schema::OneOfBuilder::new()
         .item(<String as utoipa::PartialSchema>::schema())
-        .item(utoipa::openapi::schema::ArrayBuilder::new().items(<String as utoipa::PartialSchema>::schema()))
+        .item(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(<String as utoipa::PartialSchema>::schema()),
+        )
         .build()
         .into()
 }

@@ -498,7 +498,7 @@ pub struct EventPage {
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Publish {
-    One(herald_model::EventInput),
+    One(Box<herald_model::EventInput>),
     Many(Vec<herald_model::EventInput>),
 }
 

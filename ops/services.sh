@@ -7,8 +7,10 @@
 # --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
 # comparison (installed only: the bench starts its own); with --promtool, also
 # Prometheus's promtool for the tests of ops/prometheus/ (printed as
-# `HERALD_TEST_PROMTOOL=...`). Installs what is missing with apt-get and starts
-# what is stopped.
+# `HERALD_TEST_PROMTOOL=...`); with --schemathesis,
+# also schemathesis (PyPI) in a virtualenv under target/ for the API's
+# property-based test (printed as `HERALD_TEST_SCHEMATHESIS=...`). Installs
+# what is missing with apt-get (or pip) and starts what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -16,13 +18,15 @@ want_smtp=false
 want_alertmanager=false
 want_irc=false
 want_promtool=false
+want_schemathesis=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
     --alertmanager) want_alertmanager=true ;;
     --irc) want_irc=true ;;
     --promtool) want_promtool=true ;;
-    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --promtool)"; exit 2 ;;
+    --schemathesis) want_schemathesis=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --promtool, --schemathesis)"; exit 2 ;;
   esac
 done
 
@@ -162,4 +166,19 @@ if $want_promtool; then
   fi
   echo "HERALD_TEST_PROMTOOL=$(command -v promtool)"
 fi
+# schemathesis, for the API's property-based test (tests/e2e/openapi.rs). A
+# pinned version in its own virtualenv, kept under target/ so that it is
+# cached with the build and gone with `cargo clean`.
+if $want_schemathesis; then
+  schemathesis_version=4.32.5
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/schemathesis"
+  if [ "$("$venv/bin/st" --version 2>/dev/null)" != "st, version $schemathesis_version" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$venv"; }
+    log "installing schemathesis $schemathesis_version in $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
+  fi
+  echo "HERALD_TEST_SCHEMATHESIS=$venv/bin/st"
+fi
+
 log "PostgreSQL and RabbitMQ are up"

@@ -148,6 +148,8 @@ const PURE: &[(&str, &[&str])] = &[
             "thiserror",
             "time",
             "url",
+            // OpenAPI schemas derived from the types: descriptions, no I/O.
+            "utoipa",
             "uuid",
         ],
     ),

@@ -18,6 +18,7 @@ mod fallback;
 mod messages;
 mod monitors;
 mod notifiers;
+mod openapi;
 mod ops;
 mod outbound;
 mod policies;

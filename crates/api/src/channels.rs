@@ -6,6 +6,15 @@ use axum::Json;
 use herald_channels::{KINDS, config_schema, parts_of, secret_fields};
 use serde_json::{Map, Value, json};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    tag = "channels",
+    summary = "Every kind of notifier and its settings",
+    responses(
+        (status = 200, description = "The kinds", body = crate::openapi::Items<crate::openapi::ChannelKind>),
+    )
+)]
 pub async fn list() -> Json<Value> {
     let items: Vec<Value> = KINDS.iter().map(|kind| describe(kind)).collect();
     Json(json!({ "items": items }))

@@ -74,6 +74,19 @@ impl IngestLimit {
 
 /// `POST /api/v1/events`: one event or an array. 202 only once the broker has
 /// confirmed every event.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    summary = "Publish one event or a list",
+    request_body(content = crate::openapi::Publish, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: the broker confirmed every event", body = crate::openapi::Published),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Over the token's publishing rate; see `Retry-After`", body = crate::openapi::RateLimitedBody),
+    )
+)]
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -92,6 +105,26 @@ pub async fn publish(
 /// `GET /api/v1/events?source=&category=&severity=&scope=&matched=&since=&limit=&cursor=`:
 /// recorded events, newest first. `scope` is a prefix (`acme` lists
 /// `acme/web` too); `since` a time or a duration ago (`24h`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    summary = "Recorded events, newest first",
+    params(
+        ("source" = Option<String>, Query, description = "Events of this source"),
+        ("category" = Option<herald_model::Category>, Query, description = "Events of this category"),
+        ("severity" = Option<herald_model::Severity>, Query, description = "Events of this severity"),
+        ("scope" = Option<String>, Query, description = "Events in this scope or below it"),
+        ("matched" = Option<bool>, Query, description = "Whether a rule selected them"),
+        ("since" = Option<String>, Query, description = "A time (RFC 3339) or a duration ago (`24h`)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = crate::openapi::EventPage),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(raw): Query<HashMap<String, String>>,
@@ -124,6 +157,20 @@ pub async fn list(
 }
 
 /// `GET /api/v1/events/{id}`: the event as recorded.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "events",
+    summary = "One recorded event",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The event's id"),
+    ),
+    responses(
+        (status = 200, description = "The event as recorded", body = herald_model::RecordedEvent),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -147,6 +194,20 @@ fn outcomes(notifications: &[herald_model::Notification]) -> Value {
 /// `GET /api/v1/events/{id}/explain`: for each rule as it was when the event
 /// was routed, whether it selected the event or the first reason it did not,
 /// and the notifications that resulted.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}/explain",
+    tag = "events",
+    summary = "Why an event did or did not notify",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The event's id"),
+    ),
+    responses(
+        (status = 200, description = "Each rule's decision and the notifications that resulted", body = crate::openapi::Explanation),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn explain(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -22,6 +22,22 @@ impl From<FlushError> for ApiError {
 
 /// `GET /api/v1/failures?status=&notifier_id=&limit=&cursor=`; without a
 /// status, the open ones (pending, replaying, dead).
+#[utoipa::path(
+    get,
+    path = "/api/v1/failures",
+    tag = "failures",
+    summary = "Failures; without a status, the open ones",
+    params(
+        ("status" = Option<herald_model::FailureStatus>, Query, description = "Failures with this status"),
+        ("notifier_id" = Option<uuid::Uuid>, Query, description = "One notifier's failures"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of failures", body = herald_store::Page<herald_model::Failure>),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(raw): Query<HashMap<String, String>>,
@@ -37,6 +53,20 @@ pub async fn list(
     Ok(Json(state.store.list_failures(&filter).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/failures/{id}",
+    tag = "failures",
+    summary = "One failure",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The failure's id"),
+    ),
+    responses(
+        (status = 200, description = "The failure", body = herald_model::Failure),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -45,6 +75,21 @@ pub async fn get(
 }
 
 /// Replays one failure, pending or dead.
+#[utoipa::path(
+    post,
+    path = "/api/v1/failures/{id}/replay",
+    tag = "failures",
+    summary = "Replay one failure, pending or dead",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The failure's id"),
+    ),
+    responses(
+        (status = 202, description = "Queued for delivery again", body = crate::openapi::Replayed),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn replay(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -60,6 +105,15 @@ pub async fn replay(
 }
 
 /// Replays every pending failure now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/failures/replay",
+    tag = "failures",
+    summary = "Replay every pending failure now",
+    responses(
+        (status = 202, description = "Queued for delivery again", body = crate::openapi::Replayed),
+    )
+)]
 pub async fn replay_all(
     State(state): State<Arc<AppState>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -70,6 +124,21 @@ pub async fn replay_all(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/failures/{id}/discard",
+    tag = "failures",
+    summary = "Discard a failure",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The failure's id"),
+    ),
+    responses(
+        (status = 200, description = "Discarded", body = herald_model::Failure),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn discard(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -17,6 +17,7 @@ mod failures;
 mod monitors;
 mod notifications;
 mod notifiers;
+pub mod openapi;
 mod ops;
 mod params;
 mod problems;
@@ -143,6 +144,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", api)
+        .merge(openapi::router())
         .merge(ops::router(state.ops.clone()))
 }
 

@@ -11,6 +11,23 @@ use crate::{ApiError, AppState, params};
 
 /// `GET /api/v1/notifications?status=&event_id=&notifier_id=&limit=&cursor=`,
 /// newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    tag = "notifications",
+    summary = "Notifications, newest first",
+    params(
+        ("status" = Option<herald_model::NotificationStatus>, Query, description = "Notifications with this status"),
+        ("event_id" = Option<uuid::Uuid>, Query, description = "One event's notifications"),
+        ("notifier_id" = Option<uuid::Uuid>, Query, description = "One notifier's notifications"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of notifications", body = herald_store::Page<herald_model::Notification>),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(raw): Query<HashMap<String, String>>,
@@ -28,6 +45,20 @@ pub async fn list(
 }
 
 /// One notification with the event it delivers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications/{id}",
+    tag = "notifications",
+    summary = "One notification with its event",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notification's id"),
+    ),
+    responses(
+        (status = 200, description = "The notification and the event it delivers", body = crate::openapi::NotificationWithEvent),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

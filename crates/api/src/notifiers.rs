@@ -64,6 +64,19 @@ fn refuse_sealed(spec: &NotifierSpec) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifiers",
+    tag = "notifiers",
+    summary = "Create a notifier",
+    request_body(content = herald_model::NotifierSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; secrets masked", body = herald_model::Notifier),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     body: Body,
@@ -76,6 +89,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifiers",
+    tag = "notifiers",
+    summary = "Every notifier",
+    responses(
+        (status = 200, description = "The notifiers; secrets masked", body = crate::openapi::Items<herald_model::Notifier>),
+    )
+)]
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let items: Vec<Notifier> = state
         .store
@@ -87,6 +109,20 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifiers/{id}",
+    tag = "notifiers",
+    summary = "One notifier",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    responses(
+        (status = 200, description = "The notifier; secrets masked", body = herald_model::Notifier),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -95,6 +131,23 @@ pub async fn get(
     Ok(Json(view(&state, n)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/notifiers/{id}",
+    tag = "notifiers",
+    summary = "Replace a notifier",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    request_body(content = herald_model::NotifierSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced; a masked secret sent back keeps the stored one", body = herald_model::Notifier),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -129,6 +182,23 @@ pub async fn update(
 /// notifier with the settings of `id`. Its secrets are opened for `id` and
 /// sealed again for the copy, since a sealed value opens only for the notifier
 /// it was sealed for; the settings are checked as a create checks them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifiers/{id}/clone",
+    tag = "notifiers",
+    summary = "Copy a notifier under a new name",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    request_body(content = crate::openapi::CloneRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The copy", body = herald_model::Notifier),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn clone(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -147,6 +217,21 @@ pub async fn clone(
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notifiers/{id}",
+    tag = "notifiers",
+    summary = "Delete a notifier",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Still in use: rules send to it or notifiers fall back to it", body = crate::openapi::InUseBody),
+    )
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -213,6 +298,23 @@ struct PreviewRequest {
 /// `POST /api/v1/notifiers/{id}/preview` with `{"event": {...}}` or
 /// `{"event_id": "..."}`, and optionally `"rule_id"`: the rendered parts,
 /// nothing sent; `422` with the part and line when a template fails.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifiers/{id}/preview",
+    tag = "notifiers",
+    summary = "Render a message without sending it",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    request_body(content = crate::openapi::PreviewRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The rendered parts", body = crate::openapi::Preview),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+        (status = 422, description = "A template did not render", body = crate::openapi::RenderErrorBody),
+    )
+)]
 pub async fn preview(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -249,6 +351,22 @@ pub async fn preview(
 /// that a test send cannot be used to read an address), 400 naming the
 /// setting when it names an address the outbound guard forbids (saved before
 /// the guard, or under another allow list).
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifiers/{id}/test",
+    tag = "notifiers",
+    summary = "Send a test notification now",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The notifier's id"),
+    ),
+    responses(
+        (status = 200, description = "The endpoint accepted it", body = crate::openapi::TestSent),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 422, description = "A template did not render", body = crate::openapi::RenderErrorBody),
+        (status = 502, description = "The endpoint refused the test notification", body = crate::openapi::UpstreamBody),
+    )
+)]
 pub async fn test(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

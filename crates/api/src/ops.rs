@@ -40,7 +40,17 @@ pub fn router(ops: Ops) -> Router {
         .with_state(ops)
 }
 
-async fn metrics(State(ops): State<Ops>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "The metrics, in the Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "HERALD_METRICS_TOKEN is set and was not presented", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(State(ops): State<Ops>, headers: HeaderMap) -> Response {
     if let Some(expected) = &ops.metrics_token {
         // Hashes compared, so the comparison's time says nothing about the token.
         let presented = crate::auth::bearer(&headers).ok().flatten();
@@ -94,12 +104,31 @@ async fn refresh_queue_gauges(ops: &Ops) {
 }
 
 /// The process is alive.
-async fn healthz() -> Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Whether the process is alive",
+    responses(
+        (status = 200, description = "Alive", body = crate::openapi::Health),
+    )
+)]
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The process can do its work: the broker and the database both answer.
-async fn readyz(State(ops): State<Ops>) -> (StatusCode, Json<serde_json::Value>) {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Whether the broker and the database answer",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Readiness),
+        (status = 503, description = "The broker or the database is down", body = crate::openapi::Readiness),
+    )
+)]
+pub(crate) async fn readyz(State(ops): State<Ops>) -> (StatusCode, Json<serde_json::Value>) {
     let broker = ops.broker.is_connected();
     let database = ops.store.ping().await;
     let word = |up| if up { "up" } else { "down" };

@@ -101,6 +101,35 @@ pub async fn body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 /// The request body as JSON, naming the position of a syntax error.
 pub async fn json(raw: Body, limit: usize) -> Result<serde_json::Value, ApiError> {
     let bytes = body(raw, limit).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::invalid("body", format!("not valid JSON: {e}")))
+    let value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid("body", format!("not valid JSON: {e}")))?;
+    refuse_nul(&value, "")?;
+    Ok(value)
+}
+
+/// Refuses text holding U+0000 anywhere in `value`, naming where: valid
+/// JSON, but no PostgreSQL text or `jsonb` can store it, so accepting it
+/// would only fail later, as an internal error.
+fn refuse_nul(value: &serde_json::Value, at: &str) -> Result<(), ApiError> {
+    let below = |key: &str| match at {
+        "" => key.to_owned(),
+        _ => format!("{at}.{key}"),
+    };
+    let refused = |field: &str| Err(ApiError::invalid(field, "must not contain U+0000 (NUL)"));
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => {
+            refused(if at.is_empty() { "body" } else { at })
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| refuse_nul(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
+            if k.contains('\0') {
+                return refused(&below(k.replace('\0', "\\u0000").as_str()));
+            }
+            refuse_nul(v, &below(k))
+        }),
+        _ => Ok(()),
+    }
 }

@@ -14,6 +14,19 @@ use serde_json::{Value, json};
 use crate::{ApiError, AppState, params};
 
 /// `GET /api/v1/problems?limit=`: open problems, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/problems",
+    tag = "problems",
+    summary = "Open problems, oldest first",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The open problems", body = crate::openapi::Items<herald_model::Problem>),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(raw): Query<HashMap<String, String>>,

@@ -23,6 +23,19 @@ fn spec(value: Value) -> Result<RuleSpec, ApiError> {
     Ok(spec)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/rules",
+    tag = "rules",
+    summary = "Create a rule",
+    request_body(content = herald_model::RuleSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = herald_model::Rule),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     body: Body,
@@ -32,10 +45,33 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/rules",
+    tag = "rules",
+    summary = "Every rule",
+    responses(
+        (status = 200, description = "The rules", body = crate::openapi::Items<herald_model::Rule>),
+    )
+)]
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "items": state.store.list_rules().await? })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/rules/{id}",
+    tag = "rules",
+    summary = "One rule",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The rule's id"),
+    ),
+    responses(
+        (status = 200, description = "The rule", body = herald_model::Rule),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -43,6 +79,23 @@ pub async fn get(
     Ok(Json(state.store.get_rule(params::id(&id)?).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/rules/{id}",
+    tag = "rules",
+    summary = "Replace a rule",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The rule's id"),
+    ),
+    request_body(content = herald_model::RuleSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = herald_model::Rule),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -55,6 +108,23 @@ pub async fn update(
 
 /// `POST /api/v1/rules/{id}/clone` with `{"name": "..."}`: a new rule with
 /// everything of `id` (matching, notifiers, policies, templates) but the name.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rules/{id}/clone",
+    tag = "rules",
+    summary = "Copy a rule under a new name",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The rule's id"),
+    ),
+    request_body(content = crate::openapi::CloneRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The copy", body = herald_model::Rule),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn clone(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -71,6 +141,20 @@ pub async fn clone(
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/rules/{id}",
+    tag = "rules",
+    summary = "Delete a rule",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The rule's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -90,6 +174,19 @@ const PREVIEWS: usize = 3;
 /// routed events, newest first; the last 24 hours by default). Answers, for
 /// each event, whether the rule would select it and why, with a rendered
 /// preview for the first few it selects.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rules/dry-run",
+    tag = "rules",
+    summary = "Try a rule against events without saving it",
+    request_body(content = crate::openapi::DryRunRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each event's decision, with previews", body = crate::openapi::DryRun),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+        (status = 422, description = "A template did not render", body = crate::openapi::RenderErrorBody),
+    )
+)]
 pub async fn dry_run(
     State(state): State<Arc<AppState>>,
     body: Body,

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{ApiError, AppState, Caller, params};
 
 /// A silence as answered: with where it stands now.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Shown {
     #[serde(flatten)]
     silence: Silence,
@@ -50,6 +50,19 @@ async fn silence_spec(
 }
 
 /// `POST /api/v1/silences`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/silences",
+    tag = "silences",
+    summary = "Create a silence",
+    request_body(content = herald_model::SilenceSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Shown),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -65,6 +78,21 @@ pub async fn create(
 
 /// `GET /api/v1/silences?state=&limit=&cursor=`: newest first, expired ones
 /// included unless `state` says otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences",
+    tag = "silences",
+    summary = "Silences, newest first",
+    params(
+        ("state" = Option<herald_model::SilenceState>, Query, description = "Silences in this state"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of silences", body = herald_store::Page<Shown>),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(raw): Query<HashMap<String, String>>,
@@ -88,6 +116,20 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences/{id}",
+    tag = "silences",
+    summary = "One silence",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The silence's id"),
+    ),
+    responses(
+        (status = 200, description = "The silence", body = Shown),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -98,6 +140,23 @@ pub async fn get(
 
 /// `PUT /api/v1/silences/{id}`: replaces it, with the same defaults as a
 /// creation.
+#[utoipa::path(
+    put,
+    path = "/api/v1/silences/{id}",
+    tag = "silences",
+    summary = "Replace a silence",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The silence's id"),
+    ),
+    request_body(content = herald_model::SilenceSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = Shown),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -111,6 +170,20 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/silences/{id}`: expires it, keeping the record.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/silences/{id}",
+    tag = "silences",
+    summary = "Expire a silence (it stays, ended)",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The silence's id"),
+    ),
+    responses(
+        (status = 204, description = "Expired"),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn expire(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -125,6 +198,19 @@ async fn inhibition_spec(state: &AppState, body: Body) -> Result<InhibitionSpec,
 }
 
 /// `POST /api/v1/inhibitions`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/inhibitions",
+    tag = "silences",
+    summary = "Create an inhibition",
+    request_body(content = herald_model::InhibitionSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = herald_model::Inhibition),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create_inhibition(
     State(state): State<Arc<AppState>>,
     body: Body,
@@ -135,12 +221,35 @@ pub async fn create_inhibition(
 }
 
 /// `GET /api/v1/inhibitions`: all of them, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/inhibitions",
+    tag = "silences",
+    summary = "Every inhibition",
+    responses(
+        (status = 200, description = "The inhibitions", body = crate::openapi::Items<herald_model::Inhibition>),
+    )
+)]
 pub async fn list_inhibitions(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({ "items": state.store.list_inhibitions().await? }),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inhibitions/{id}",
+    tag = "silences",
+    summary = "One inhibition",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The inhibition's id"),
+    ),
+    responses(
+        (status = 200, description = "The inhibition", body = herald_model::Inhibition),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get_inhibition(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -148,6 +257,23 @@ pub async fn get_inhibition(
     Ok(Json(state.store.get_inhibition(params::id(&id)?).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/inhibitions/{id}",
+    tag = "silences",
+    summary = "Replace an inhibition",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The inhibition's id"),
+    ),
+    request_body(content = herald_model::InhibitionSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = herald_model::Inhibition),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A name already taken, or another clash with what is stored", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn update_inhibition(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -158,6 +284,20 @@ pub async fn update_inhibition(
     Ok(Json(state.store.update_inhibition(id, &spec).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/inhibitions/{id}",
+    tag = "silences",
+    summary = "Delete an inhibition",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The inhibition's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID, or bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such object", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn delete_inhibition(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

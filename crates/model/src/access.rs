@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::FieldError;
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything.
@@ -127,7 +127,7 @@ pub fn token_hash(presented: &str) -> Vec<u8> {
 pub const TOKEN_NAME_MAX: usize = 100;
 
 /// What a client sends to create a token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
     pub name: String,
@@ -163,7 +163,7 @@ impl TokenSpec {
 }
 
 /// A stored token, as listed: never the token itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: Uuid,
     pub name: String,
@@ -188,7 +188,7 @@ impl TokenRecord {
 }
 
 /// One change, as the audit trail keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]

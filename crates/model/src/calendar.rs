@@ -39,7 +39,7 @@ use crate::limits::{MAX_SHORT_TEXT_CHARS, check_chars, check_count};
 use crate::policy::check_field_paths;
 
 /// What quiet hours do with a critical event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuietCritical {
     /// Critical events go out inside the window too.
@@ -53,7 +53,7 @@ pub enum QuietCritical {
 /// "to": "07:00", "critical": "deliver"}`: non-critical deliveries inside the
 /// window wait until it ends. A window whose `to` is not after `from` runs past
 /// midnight; `days` are the days a window starts on (all when empty).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     pub timezone: String,
@@ -202,7 +202,7 @@ fn first_after_gap(zone: &Tz, local: NaiveDateTime) -> Option<DateTime<Tz>> {
 
 /// `{"cron": "0 9 * * mon-fri", "timezone": "Europe/Berlin"}`: one
 /// notification per schedule, listing the events since the last.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Digest {
     pub cron: String,

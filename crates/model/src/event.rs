@@ -29,7 +29,7 @@ pub const JOB_KINDS: [&str; 5] = ["started", "running", "succeeded", "failed", "
 macro_rules! closed_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -106,7 +106,7 @@ closed_enum!(
 );
 
 /// A validated event, as routed, stored and delivered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Assigned when absent; also the idempotency key of the event.
     pub id: Uuid,
@@ -144,9 +144,9 @@ impl Event {
 }
 
 /// What a publisher may send: everything but `source` and `category` is optional.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EventInput {
+pub struct EventInput {
     #[serde(default)]
     id: Option<Uuid>,
     source: String,

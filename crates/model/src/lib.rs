@@ -27,8 +27,8 @@ pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
 pub use calendar::{Digest, QuietCritical, QuietHours};
 pub use error::{FieldError, from_value};
 pub use event::{
-    Category, Event, EventError, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies, parse_event,
-    parse_events,
+    Category, Event, EventError, EventInput, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies,
+    parse_event, parse_events,
 };
 pub use job::{DeliveryJob, JOBS_PER_MESSAGE, JobBatch};
 pub use monitor::{

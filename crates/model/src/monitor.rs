@@ -33,7 +33,7 @@ pub const MAX_SILENT_FOR: Span = Span(std::time::Duration::from_secs(30 * 86_400
 const OWN_LABELS: usize = 2;
 
 /// What an administrator writes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorSpec {
     pub name: String,
@@ -51,7 +51,7 @@ fn yes() -> bool {
 }
 
 /// Whether a monitor is fed, or has raised its no-activity event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MonitorState {
     Active,
@@ -81,7 +81,7 @@ impl std::str::FromStr for MonitorState {
 }
 
 /// A stored monitor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Monitor {
     pub id: Uuid,
     #[serde(flatten)]

@@ -82,21 +82,54 @@ impl<T: Clone + PartialEq> AnyOf<T> {
     }
 }
 
+/// An [`AnyOf`] as the document describes it: one value or a list of them.
+fn one_or_many<T: utoipa::ToSchema>() -> utoipa::openapi::schema::Schema {
+    let one = utoipa::openapi::Ref::from_schema_name(T::name());
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(one.clone())
+        .item(utoipa::openapi::schema::ArrayBuilder::new().items(one))
+        .build()
+        .into()
+}
+
+fn one_or_many_strings() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(<String as utoipa::PartialSchema>::schema())
+        .item(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(<String as utoipa::PartialSchema>::schema()),
+        )
+        .build()
+        .into()
+}
+
+fn one_or_many_categories() -> utoipa::openapi::schema::Schema {
+    one_or_many::<Category>()
+}
+
+fn one_or_many_severities() -> utoipa::openapi::schema::Schema {
+    one_or_many::<Severity>()
+}
+
 /// Which events a silence, an inhibition or a monitor is about. Every field
 /// given must match: `scope` matches its path and below, `labels` must all be
 /// equal on the event, the others are one value or a list of values.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventMatch {
     #[serde(default, skip_serializing_if = "is_empty")]
+    #[schema(schema_with = one_or_many_strings)]
     pub source: AnyOf<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     #[serde(default, skip_serializing_if = "is_empty")]
+    #[schema(schema_with = one_or_many_categories)]
     pub category: AnyOf<Category>,
     #[serde(default, skip_serializing_if = "is_empty")]
+    #[schema(schema_with = one_or_many_severities)]
     pub severity: AnyOf<Severity>,
     #[serde(default, skip_serializing_if = "is_empty")]
+    #[schema(schema_with = one_or_many_strings)]
     pub kind: AnyOf<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -193,7 +226,7 @@ pub fn problem_key(event: &Event) -> String {
 
 /// An open problem: opened by a firing event, closed by a resolving one of
 /// the same key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     pub key: String,
     /// The firing event that opened it.
@@ -232,7 +265,7 @@ impl Problem {
 }
 
 /// Notify only at the `count`th matching event for a key within `window`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
     pub count: u32,
@@ -243,7 +276,7 @@ pub struct Threshold {
 }
 
 /// At most one notification per key within `window`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Throttle {
     pub window: Span,
@@ -253,7 +286,7 @@ pub struct Throttle {
 
 /// One notification per group of events that share the `by` fields: the
 /// first waits `wait` for company, the next no sooner than `interval` after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     #[serde(default)]

@@ -37,7 +37,7 @@ pub(crate) use text_enum;
 
 /// A notifier as an administrator writes it. `config` is checked by the channel
 /// named by `kind`.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierSpec {
     pub name: String,
@@ -84,7 +84,7 @@ pub(crate) fn checked_name(given: &str) -> Result<String, FieldError> {
 
 /// What a clone of a notifier or a rule is given: its name. Everything else
 /// is the original's.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloneSpec {
     pub name: String,
@@ -100,7 +100,7 @@ impl CloneSpec {
 }
 
 /// A stored notifier. Its `config` is sealed in the store and masked in the API.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notifier {
     pub id: Uuid,
     pub name: String,
@@ -156,7 +156,7 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
     /// Routed, not delivered yet (possibly being retried or replayed).
@@ -180,7 +180,7 @@ text_enum!(NotificationStatus, "notification status" {
 });
 
 /// One delivery of one event to one notifier, with its attempts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -223,7 +223,7 @@ pub struct Notification {
 }
 
 /// An event as Herald recorded it when routing it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedEvent {
     #[serde(flatten)]
     pub event: crate::Event,
@@ -236,7 +236,7 @@ pub struct RecordedEvent {
     pub config_version: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureStatus {
     /// Waiting for the next scheduled or manual replay.
@@ -259,7 +259,7 @@ text_enum!(FailureStatus, "failure status" {
     Discarded = "discarded",
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayedBy {
     Scheduler,
@@ -272,7 +272,7 @@ text_enum!(ReplayedBy, "replayer" {
 });
 
 /// One final failure of a delivery round, kept in the failure's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -280,7 +280,7 @@ pub struct FailureEntry {
     pub attempts: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplayEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -288,7 +288,7 @@ pub struct ReplayEntry {
 }
 
 /// A notification that failed for good, waiting in the error table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     pub id: Uuid,
     pub notification_id: Uuid,

@@ -28,7 +28,7 @@ use crate::scope::Scope;
 
 /// What an administrator writes. Empty lists match anything; `scope` matches its
 /// own path and every path below it; every label listed must be equal on the event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     pub name: String,
@@ -77,7 +77,7 @@ fn yes() -> bool {
 }
 
 /// A stored rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     pub id: Uuid,
     #[serde(flatten)]

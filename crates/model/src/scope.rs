@@ -7,7 +7,19 @@ use crate::limits::{MAX_SCOPE_BYTES, MAX_SCOPE_SEGMENTS};
 /// A slash path such as `acme/web/deploy-app`: organisation, project, template.
 /// A rule scoped to a path applies to that path and everything below it, which is
 /// how a rule on an organisation is inherited by its projects.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct Scope(String);
 

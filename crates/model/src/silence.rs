@@ -23,7 +23,7 @@ use crate::records::text_enum;
 
 /// A silence as stored: the events `matchers` match notify nobody from
 /// `starts_at` until `ends_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSpec {
     pub matchers: EventMatch,
@@ -37,7 +37,7 @@ pub struct SilenceSpec {
 }
 
 /// A stored silence. Expiring one ends it now; it stays, for the record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Silence {
     pub id: Uuid,
     #[serde(flatten)]
@@ -49,7 +49,7 @@ pub struct Silence {
 }
 
 /// Where a silence stands at a moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SilenceState {
     /// `starts_at` is still to come.
@@ -69,7 +69,7 @@ text_enum!(SilenceState, "silence state" {
 /// An inhibition as stored: while an event matching `source_match` is open,
 /// events matching `target_match` that are equal to it on every `equal` field
 /// notify nobody.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InhibitionSpec {
     /// Optional, for people: nothing refers to an inhibition by name.
@@ -83,7 +83,7 @@ pub struct InhibitionSpec {
 }
 
 /// A stored inhibition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Inhibition {
     pub id: Uuid,
     #[serde(flatten)]

@@ -31,6 +31,22 @@ impl Span {
     }
 }
 
+/// Described as the text it is written as, since it is (de)serialised by hand.
+impl utoipa::PartialSchema for Span {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^([0-9]+(ms|d|h|m|s))+$"))
+            .description(Some(
+                "A duration: a number and a unit (ms, s, m, h, d), or a sum such as 1m30s.",
+            ))
+            .examples(["30s", "5m", "1h30m"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Span {}
+
 impl FromStr for Span {
     type Err = String;
 

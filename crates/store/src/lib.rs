@@ -58,7 +58,7 @@ mod embedded {
 }
 
 /// A page of a listing, newest first; pass `next_cursor` back as `cursor`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<uuid::Uuid>,

@@ -715,7 +715,8 @@ async fn each_failure(
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    // Left drawn: the last state of the bar is the summary a person reads.
+    bar.finish();
     let done = ids.len() - refused.len();
     out.done(
         &json!({"items": results}),

@@ -61,7 +61,7 @@ enum Command {
     /// Prints every environment variable Herald reads, as a Markdown table.
     Env,
     #[command(flatten)]
-    Remote(cli::ApiCommand),
+    Remote(Box<cli::ApiCommand>),
 }
 
 #[derive(Subcommand)]
@@ -141,7 +141,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Remote(command) = cli.command {
-        return cli::run(&cli.remote, command).await;
+        return cli::run(&cli.remote, *command).await;
     }
     let config = Config::from_env().context("invalid configuration")?;
     init_logging(&config, cli.command.is_one_shot());

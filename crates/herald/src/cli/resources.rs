@@ -774,7 +774,7 @@ pub enum SilencesCommand {
     /// One silence.
     Get { id: String },
     /// Holds back the matching events until `--ends-at` (or for `--for`).
-    Create(SilenceFields),
+    Create(Box<SilenceFields>),
     /// Ends a silence now; it is kept for the record.
     Expire { id: String },
 }
@@ -839,6 +839,7 @@ pub async fn silences(api: &Api, out: Output, command: SilencesCommand) -> anyho
         }
         SilencesCommand::Get { id } => get(api, out, &SILENCES, &id).await,
         SilencesCommand::Create(fields) => {
+            let fields = *fields;
             let mut map = body(fields.json.as_deref(), json!({}))?;
             set(
                 &mut map,

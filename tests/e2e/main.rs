@@ -5,9 +5,11 @@
 mod support;
 
 mod access;
+mod apply;
 mod architecture;
 mod bounds;
 mod channels;
+mod cli;
 mod clone;
 mod dashboards;
 mod delivery;

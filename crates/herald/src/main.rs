@@ -1,8 +1,12 @@
-//! `herald`: run Herald's roles, migrate its database, emit events.
+//! `herald`: run Herald's roles, migrate its database, emit events, and drive
+//! a running Herald over its API (`cli`).
 // Printing to stdout is what the CLI commands are for; services log with tracing.
 #![allow(clippy::print_stdout)]
 
+mod cli;
+
 use std::io::Read;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +28,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A self-hosted notification pipeline."
 )]
 struct Cli {
+    #[command(flatten)]
+    remote: cli::Remote,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +60,8 @@ enum Command {
     Token(TokenCommand),
     /// Prints every environment variable Herald reads, as a Markdown table.
     Env,
+    #[command(flatten)]
+    Remote(Box<cli::ApiCommand>),
 }
 
 #[derive(Subcommand)]
@@ -76,7 +84,7 @@ enum TokenCommand {
 }
 
 #[derive(Args)]
-struct EmitArgs {
+pub(crate) struct EmitArgs {
     /// Read the event (or an array of events) as JSON from this file, `-` for stdin.
     #[arg(long, conflicts_with_all = ["source", "category"])]
     json: Option<String>,
@@ -119,11 +127,24 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{text}` is not key=value"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return cli::error::report(&anyhow::Error::new(e).context("cannot start")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::error::report(&e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Remote(command) = cli.command {
+        return cli::run(&cli.remote, *command).await;
+    }
     let config = Config::from_env().context("invalid configuration")?;
-    init_logging(&config);
+    init_logging(&config, cli.command.is_one_shot());
     let roles = match cli.command {
         Command::All => Roles::ALL,
         Command::Api => Roles {
@@ -158,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", herald::config::markdown_table());
             return Ok(());
         }
+        Command::Remote(_) => unreachable!("API commands returned above"),
     };
     let running = herald::start(&config, roles).await?;
     let shutdown = running.shutdown_token();
@@ -190,8 +212,27 @@ async fn wait_for_signal() {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+impl Command {
+    /// Commands that do one thing and exit: their output is their result, so
+    /// they log only errors unless `HERALD_LOG` asks for more.
+    fn is_one_shot(&self) -> bool {
+        !matches!(
+            self,
+            Command::All | Command::Api | Command::Router | Command::Sender | Command::Flush
+        )
+    }
+}
+
+/// What one-shot commands log: errors, but not lapin's, which reports a
+/// connection it is closing as an error; the queue crate's errors say what failed.
+const ONE_SHOT_LOG: &str = "error,lapin=off";
+
+fn init_logging(config: &Config, one_shot: bool) {
+    let wanted = match std::env::var("HERALD_LOG") {
+        Err(_) if one_shot => ONE_SHOT_LOG,
+        _ => &config.log,
+    };
+    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -223,11 +264,21 @@ async fn emit(config: &Config, args: EmitArgs) -> anyhow::Result<()> {
         }
         let events = herald_model::parse_events(&bytes, time_now())?;
         client.publish(&events).await?;
+        client.close().await;
         for e in events {
             println!("{}", e.id);
         }
         return Ok(());
     }
+    let event = new_event(&args)?;
+    let id = client.emit(event).await?;
+    client.close().await;
+    println!("{id}");
+    Ok(())
+}
+
+/// The event the flags of `emit` (and `events emit`) describe.
+fn new_event(args: &EmitArgs) -> anyhow::Result<NewEvent> {
     let (Some(source), Some(category)) = (&args.source, args.category) else {
         bail!("--source and --category are required");
     };
@@ -260,9 +311,7 @@ async fn emit(config: &Config, args: EmitArgs) -> anyhow::Result<()> {
     if let Some(id) = args.id {
         event = event.id(id);
     }
-    let id = client.emit(event.resolved(args.resolved)).await?;
-    println!("{id}");
-    Ok(())
+    Ok(event.resolved(args.resolved))
 }
 
 /// Who the audit trail names for changes made with this command line.

@@ -36,6 +36,8 @@ pub enum IngestError {
     Invalid(#[from] EventError),
     #[error("event not accepted by the broker: {0}")]
     Broker(#[from] QueueError),
+    #[error("cannot connect to the broker: {0}")]
+    Connect(#[source] QueueError),
 }
 
 /// Events in one message at most: enough to make the broker's cost per event
@@ -192,6 +194,7 @@ impl NewEvent {
 /// A connection for Rust programs that publish events straight to the broker.
 pub struct Client {
     ingest: Ingest,
+    broker: Broker,
     shutdown: CancellationToken,
 }
 
@@ -223,13 +226,14 @@ impl Client {
         let topology = Topology::for_publisher(prefix, queue_type);
         let broker = Broker::start_tls(amqp_url, tls, "herald-client", topology, shutdown.clone());
         let wait = Duration::from_secs(10);
-        if !broker.wait_connected(wait).await {
+        if let Err(e) = broker.wait_usable(wait).await {
             shutdown.cancel();
-            return Err(QueueError::Unavailable(format!("no connection within {wait:?}")).into());
+            return Err(IngestError::Connect(e));
         }
-        let publisher = Arc::new(Publisher::new(broker, wait));
+        let publisher = Arc::new(Publisher::new(broker.clone(), wait));
         Ok(Client {
             ingest: Ingest::new(publisher, Metrics::new()),
+            broker,
             shutdown,
         })
     }
@@ -244,6 +248,14 @@ impl Client {
     /// Publishes already-validated events.
     pub async fn publish(&self, events: &[Event]) -> Result<(), IngestError> {
         Ok(self.ingest.publish(events).await?)
+    }
+
+    /// Closes the connection and waits until it is closed. Dropping a client
+    /// closes it too, in the background; a process about to exit closes it
+    /// here first, so the close is not cut short.
+    pub async fn close(self) {
+        self.shutdown.cancel();
+        self.broker.closed().await;
     }
 }
 

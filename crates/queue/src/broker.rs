@@ -29,6 +29,8 @@ type Current = Option<(u64, Arc<Connection>)>;
 pub struct Broker {
     topology: Arc<Topology>,
     current: watch::Receiver<Current>,
+    /// Why the broker last refused to connect, cleared once connected.
+    refused: watch::Receiver<Option<String>>,
 }
 
 /// What an `amqps://` connection trusts beside the platform's roots.
@@ -67,18 +69,23 @@ impl Broker {
         shutdown: CancellationToken,
     ) -> Broker {
         let (tx, rx) = watch::channel(None);
+        let (refused_tx, refused) = watch::channel(None);
         let topology = Arc::new(topology);
         tokio::spawn(supervise(
-            url.to_owned(),
-            tls,
-            name.to_owned(),
-            topology.clone(),
+            Target {
+                url: url.to_owned(),
+                tls,
+                name: name.to_owned(),
+                topology: topology.clone(),
+            },
             tx,
+            refused_tx,
             shutdown,
         ));
         Broker {
             topology,
             current: rx,
+            refused,
         }
     }
 
@@ -98,6 +105,30 @@ impl Broker {
         let mut rx = self.current.clone();
         let connected = rx.wait_for(|c| c.as_ref().is_some_and(|(_, c)| c.status().connected()));
         matches!(tokio::time::timeout(wait, connected).await, Ok(Ok(_)))
+    }
+
+    /// Waits up to `wait` for a connection, returning early with
+    /// [`QueueError::Refused`] when the broker refuses the credentials: a
+    /// one-shot client then says why at once instead of timing out.
+    pub async fn wait_usable(&self, wait: Duration) -> Result<(), QueueError> {
+        let mut refused = self.refused.clone();
+        let refusal = refused.wait_for(Option::is_some);
+        tokio::select! {
+            connected = self.wait_connected(wait) => if connected {
+                Ok(())
+            } else {
+                Err(QueueError::Unavailable(format!("no connection within {wait:?}")))
+            },
+            Ok(why) = refusal => Err(QueueError::Refused(why.clone().unwrap_or_default())),
+        }
+    }
+
+    /// Returns once the supervisor has closed the connection and stopped,
+    /// after its shutdown token was cancelled: a process that exits before
+    /// then cuts the connection mid-close, and lapin logs that as an error.
+    pub async fn closed(&self) {
+        let mut rx = self.current.clone();
+        while rx.changed().await.is_ok() {}
     }
 
     /// Opens a channel, waiting up to `wait` for the connection; also returns
@@ -125,14 +156,26 @@ impl Broker {
     }
 }
 
-async fn supervise(
+/// Where the supervisor connects, and what it declares there.
+struct Target {
     url: String,
     tls: BrokerTls,
     name: String,
     topology: Arc<Topology>,
+}
+
+async fn supervise(
+    target: Target,
     current: watch::Sender<Current>,
+    refused: watch::Sender<Option<String>>,
     shutdown: CancellationToken,
 ) {
+    let Target {
+        url,
+        tls,
+        name,
+        topology,
+    } = target;
     let mut generation = 0u64;
     let policy = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
@@ -149,6 +192,7 @@ async fn supervise(
         {
             Ok(conn) => {
                 info!(broker = %shown, "connected to the broker");
+                refused.send_replace(None);
                 backoff = policy.build();
                 let conn = Arc::new(conn);
                 generation += 1;
@@ -162,7 +206,14 @@ async fn supervise(
                 }
                 warn!(broker = %shown, "lost the broker connection; reconnecting");
             }
-            Err(error) => warn!(broker = %shown, %error, "cannot reach the broker; retrying"),
+            Err(error) => {
+                // Services keep trying (the broker's users may be fixed while
+                // they run); waiters learn the refusal at once.
+                if let Some(why) = error.refusal() {
+                    refused.send_replace(Some(why));
+                }
+                warn!(broker = %shown, %error, "cannot reach the broker; retrying");
+            }
         }
         let delay = backoff.next().unwrap_or(Duration::from_secs(5));
         tokio::select! {

@@ -35,6 +35,11 @@ pub const QUEUE_HEADER: &str = "x-herald-queue";
 pub enum QueueError {
     #[error("the broker is unreachable: {0}")]
     Unavailable(String),
+    /// The broker answered and said no: wrong credentials (`ACCESS_REFUSED`) or
+    /// a virtual host the user may not open (`NOT_ALLOWED`). Retrying changes
+    /// nothing until someone fixes the URL or the broker's users.
+    #[error("the broker refused the connection: {0}")]
+    Refused(String),
     #[error("the broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("AMQP {op} got no answer within {after:?}")]
@@ -63,6 +68,21 @@ pub enum QueueError {
 impl QueueError {
     fn amqp(op: &'static str) -> impl FnOnce(lapin::Error) -> QueueError {
         move |source| QueueError::Amqp { op, source }
+    }
+
+    /// The broker's own words when it refused this connection for good
+    /// (AMQP reply codes 403 `ACCESS_REFUSED` and 530 `NOT_ALLOWED`), else
+    /// `None`: a timeout or a reset may pass, a refusal does not.
+    pub fn refusal(&self) -> Option<String> {
+        let QueueError::Amqp { source, .. } = self else {
+            return None;
+        };
+        match source.kind() {
+            lapin::ErrorKind::ProtocolError(e) if matches!(e.get_id(), 403 | 530) => {
+                Some(e.get_message().to_string())
+            }
+            _ => None,
+        }
     }
 }
 

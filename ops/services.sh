@@ -5,7 +5,10 @@
 # last); with --irc, also ngircd for the IRC channel's tests (installed only:
 # each test starts its own, printed as `HERALD_TEST_NGIRCD=...`); with
 # --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
-# comparison (installed only: the bench starts its own). Installs what is
+# comparison (installed only: the bench starts its own); with --browser, also
+# Chromium and its WebDriver for the admin page's browser tests (installed
+# only: each test starts its own chromedriver, printed as
+# `HERALD_TEST_CHROMEDRIVER=...` and `HERALD_TEST_CHROMIUM=...`). Installs what is
 # missing with apt-get and starts what is stopped.
 set -euo pipefail
 
@@ -13,12 +16,14 @@ log() { printf '[services] %s\n' "$*" >&2; }
 want_smtp=false
 want_alertmanager=false
 want_irc=false
+want_browser=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
     --alertmanager) want_alertmanager=true ;;
     --irc) want_irc=true ;;
-    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager)"; exit 2 ;;
+    --browser) want_browser=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --browser)"; exit 2 ;;
   esac
 done
 
@@ -26,8 +31,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_install() {
   log "installing $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 missing=()
@@ -124,6 +129,16 @@ if $want_irc; then
     fi
   fi
   echo "HERALD_TEST_NGIRCD=/usr/sbin/ngircd"
+fi
+
+# Chromium driven through chromedriver (WebDriver), for the admin page's
+# tests in a real headless browser.
+if $want_browser; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+  echo "HERALD_TEST_CHROMEDRIVER=/usr/bin/chromedriver"
+  echo "HERALD_TEST_CHROMIUM=/usr/bin/chromium"
 fi
 
 # Alertmanager, for herald-bench --peer alertmanager. Debian names the binary

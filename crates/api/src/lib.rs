@@ -23,6 +23,7 @@ mod problems;
 mod rules;
 mod silences;
 mod tokens;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(state.clone());
     Router::new()
+        .merge(web::router(state.clone(), api.clone()))
         .nest("/api/v1", api)
         .merge(ops::router(state.ops.clone()))
 }

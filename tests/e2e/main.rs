@@ -26,4 +26,5 @@ mod rules;
 mod secrets;
 mod silences;
 mod transport;
+mod web;
 mod webhook;

@@ -31,7 +31,7 @@ const FORM_FIELDS: [&str; 10] = [
     "notifiers",
 ];
 /// An event to preview with when none was recorded yet.
-const SAMPLE: &str = r#"{"source": "ci", "category": "job", "kind": "job_failed", "severity": "critical", "scope": "acme/web", "title": "Build 42 failed", "data": {"url": "https://ci.example/42"}}"#;
+const SAMPLE: &str = r#"{"source": "ci", "category": "job", "kind": "failed", "severity": "critical", "scope": "acme/web", "title": "Build 42 failed", "data": {"url": "https://ci.example/42"}}"#;
 
 /// `GET /rules`.
 pub async fn list(

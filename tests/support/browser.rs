@@ -112,7 +112,10 @@ impl Browser {
     /// Types `text` into the field `css`, replacing what it held.
     pub async fn fill(&self, css: &str, text: &str) {
         let field = self.find(css).await;
-        field.clear().await.unwrap_or_else(|e| panic!("clearing {css}: {e}"));
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clearing {css}: {e}"));
         field
             .send_keys(text)
             .await
@@ -149,21 +152,33 @@ impl Browser {
                 Ok(element) => element.text().await.map_err(|e| e.to_string())?,
                 Err(e) => return Err(e.to_string()),
             };
-            if text.contains(needle) { Ok(text) } else { Err(text) }
+            if text.contains(needle) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
         })
         .await
     }
 
     /// The text of `css`, once the page reloaded every moment shows `needle`.
     pub async fn reload_until(&self, path: &str, css: &str, needle: &str) -> String {
-        eventually(&format!("{path} to show {needle:?} in {css}"), SOON, || async {
-            self.goto(path).await;
-            let text = match self.client.find(Locator::Css(css)).await {
-                Ok(element) => element.text().await.map_err(|e| e.to_string())?,
-                Err(e) => return Err(e.to_string()),
-            };
-            if text.contains(needle) { Ok(text) } else { Err(text) }
-        })
+        eventually(
+            &format!("{path} to show {needle:?} in {css}"),
+            SOON,
+            || async {
+                self.goto(path).await;
+                let text = match self.client.find(Locator::Css(css)).await {
+                    Ok(element) => element.text().await.map_err(|e| e.to_string())?,
+                    Err(e) => return Err(e.to_string()),
+                };
+                if text.contains(needle) {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            },
+        )
         .await
     }
 
@@ -179,6 +194,9 @@ impl Browser {
     }
 
     pub async fn close(self) {
-        self.client.close().await.expect("the browser session closes");
+        self.client
+            .close()
+            .await
+            .expect("the browser session closes");
     }
 }

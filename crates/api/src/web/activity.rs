@@ -96,7 +96,8 @@ fn events_table(events: &[Value]) -> Markup {
                 thead { tr { th { "Received" } th { "Title" } th { "Source" } th { "Category / kind" } th { "Severity" } th { "Scope" } th { "Matched" } } }
                 tbody {
                     @for r in events {
-                        @let e = &r["event"];
+                        // The event's fields are the record's, beside `received_at`.
+                        @let e = r;
                         tr {
                             td { (time(&r["received_at"])) }
                             td { a href={"/activity/" (text(e, "id"))} { (text(e, "title")) } }
@@ -151,7 +152,7 @@ pub async fn event(
                 .into_response();
         }
     };
-    let event = &recorded["event"];
+    let event = &recorded;
     let title = format!("Event: {}", text(event, "title"));
     let body = html! {
         section.card #explain {

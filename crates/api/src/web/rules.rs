@@ -139,11 +139,7 @@ async fn render_form(
         .get(session, "/events?limit=1")
         .await
         .ok()
-        .and_then(|l| {
-            items(&l)
-                .first()
-                .map(|e| serde_json::to_string_pretty(&e["event"]).unwrap_or_default())
-        })
+        .and_then(|l| items(&l).first().map(event_of))
         .unwrap_or_else(|| SAMPLE.to_owned());
     let chosen: Vec<&str> = rule["notifiers"]
         .as_array()
@@ -223,6 +219,18 @@ async fn render_form(
         }
     };
     page(session, NAV, &title, &notice, body).into_response()
+}
+
+/// A recorded event as an event to preview with: the record's own fields
+/// (`received_at`, `matched`, `config_version`) left out.
+fn event_of(recorded: &Value) -> String {
+    let mut event = recorded.clone();
+    if let Some(fields) = event.as_object_mut() {
+        for recorded_only in ["received_at", "matched", "config_version"] {
+            fields.remove(recorded_only);
+        }
+    }
+    serde_json::to_string_pretty(&event).unwrap_or_default()
 }
 
 /// Fields the API answers with that are not the rule's to set.

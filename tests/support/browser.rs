@@ -187,6 +187,11 @@ impl Browser {
         let Ok(dir) = std::env::var("HERALD_SCREENSHOTS") else {
             return;
         };
+        // The page from its top, no field focused.
+        self.client
+            .execute("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+            .await
+            .expect("scrolling to the top");
         let png = self.client.screenshot().await.expect("a screenshot");
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("the screenshot folder");

@@ -54,10 +54,10 @@ pub fn settings(schema: &Value, secrets: &[Value]) -> Vec<Setting> {
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return Vec::new();
     };
-    properties
+    let mut settings: Vec<Setting> = properties
         .iter()
-        .map(|(name, property)| {
-            let property = resolve(schema, property);
+        .map(|(name, given)| {
+            let property = resolve(schema, given);
             Setting {
                 name: name.clone(),
                 about: property
@@ -68,10 +68,14 @@ pub fn settings(schema: &Value, secrets: &[Value]) -> Vec<Setting> {
                 input: input_of(schema, property),
                 required: required.contains(&name.as_str()),
                 secret: secret(name),
-                default: property.get("default").cloned(),
+                // A default beside a `$ref` is the property's own.
+                default: given.get("default").or(property.get("default")).cloned(),
             }
         })
-        .collect()
+        .collect();
+    // What must be given first; the rest in the schema's order.
+    settings.sort_by_key(|s| !s.required);
+    settings
 }
 
 /// A `$ref` to the schema's `$defs`, followed; anything else as it is.
@@ -143,7 +147,7 @@ pub fn inputs(settings: &[Setting], config: &Value) -> Markup {
         @for s in settings {
             @let name = format!("{PREFIX}{}", s.name);
             @let value = config.get(&s.name).or(s.default.as_ref());
-            div.field {
+            div class={"field" @if matches!(s.input, Input::Json) { " wide" }} {
                 label for=(name) {
                     (s.name)
                     @if s.required { span.required title="required" { " *" } }

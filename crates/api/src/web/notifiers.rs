@@ -138,7 +138,7 @@ async fn render_form(
                 label for="description" { "description" }
                 input #description type="text" name="description" value=(text(notifier, "description"));
             }
-            fieldset {
+            fieldset.settings {
                 legend { code { (kind) } " settings" }
                 (inputs(&settings, &notifier["config"]))
             }

@@ -189,7 +189,10 @@ impl Browser {
         };
         // The page from its top, no field focused.
         self.client
-            .execute("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+            .execute(
+                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+                vec![],
+            )
             .await
             .expect("scrolling to the top");
         let png = self.client.screenshot().await.expect("a screenshot");

@@ -9,8 +9,11 @@
 # Prometheus's promtool for the tests of ops/prometheus/ (printed as
 # `HERALD_TEST_PROMTOOL=...`); with --schemathesis,
 # also schemathesis (PyPI) in a virtualenv under target/ for the API's
-# property-based test (printed as `HERALD_TEST_SCHEMATHESIS=...`). Installs
-# what is missing with apt-get (or pip) and starts what is stopped.
+# property-based test (printed as `HERALD_TEST_SCHEMATHESIS=...`); with
+# --browser, also Chromium and its WebDriver for the admin page's browser tests (installed
+# only: each test starts its own chromedriver, printed as
+# `HERALD_TEST_CHROMEDRIVER=...` and `HERALD_TEST_CHROMIUM=...`). Installs what is
+# missing with apt-get (or pip) and starts what is stopped.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -19,6 +22,7 @@ want_alertmanager=false
 want_irc=false
 want_promtool=false
 want_schemathesis=false
+want_browser=false
 for flag in "$@"; do
   case "$flag" in
     --smtp) want_smtp=true ;;
@@ -26,7 +30,8 @@ for flag in "$@"; do
     --irc) want_irc=true ;;
     --promtool) want_promtool=true ;;
     --schemathesis) want_schemathesis=true ;;
-    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --promtool, --schemathesis)"; exit 2 ;;
+    --browser) want_browser=true ;;
+    *) log "unknown flag $flag (known: --smtp, --irc, --alertmanager, --promtool, --schemathesis, --browser)"; exit 2 ;;
   esac
 done
 
@@ -34,8 +39,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_install() {
   log "installing $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 missing=()
@@ -132,6 +137,16 @@ if $want_irc; then
     fi
   fi
   echo "HERALD_TEST_NGIRCD=/usr/sbin/ngircd"
+fi
+
+# Chromium driven through chromedriver (WebDriver), for the admin page's
+# tests in a real headless browser.
+if $want_browser; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+  echo "HERALD_TEST_CHROMEDRIVER=/usr/bin/chromedriver"
+  echo "HERALD_TEST_CHROMIUM=/usr/bin/chromium"
 fi
 
 # Alertmanager, for herald-bench --peer alertmanager. Debian names the binary

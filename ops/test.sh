@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite against real services on loopback. Installs
 # (apt-get) and starts PostgreSQL, RabbitMQ, an SMTP server and an IRC server
-# (ngircd) as needed, promtool for the alert rules' tests, and schemathesis (pip, in target/) for the API's
-# property-based test, and checks the dependencies against deny.toml first.
+# (ngircd), Chromium with chromedriver for the admin page's browser tests,
+# promtool for the alert rules' tests, and schemathesis (pip, in target/) for
+# the API's property-based test, as needed, and checks the dependencies against deny.toml first.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(ops/services.sh --smtp --irc --promtool --schemathesis | grep '^HERALD_TEST_' | sed 's/^/export /')"
+eval "$(ops/services.sh --smtp --irc --promtool --schemathesis --browser | grep '^HERALD_TEST_' | sed 's/^/export /')"
 
 drop_test_databases() {
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc \

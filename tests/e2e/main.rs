@@ -31,4 +31,5 @@ mod rules;
 mod secrets;
 mod silences;
 mod transport;
+mod web;
 mod webhook;

@@ -9,6 +9,7 @@
 
 pub mod amqp;
 pub mod app;
+pub mod browser;
 pub mod http_sink;
 pub mod irc;
 pub mod load;
@@ -18,6 +19,7 @@ pub mod smtp_sink;
 pub mod tls;
 
 pub use app::{TestApp, spawn_app, spawn_app_with, spawn_roles};
+pub use browser::Browser;
 pub use herald_loadkit::eventually;
 pub use http_sink::{Behaviour, HttpSink, Reply, Request};
 pub use irc::{IrcServer, IrcWatcher};

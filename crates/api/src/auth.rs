@@ -183,40 +183,24 @@ pub async fn authenticate(
         }
         Err(message) => return unauthorized(message, true),
     };
-    let (token, touch) = match state.tokens.find(&state.store, &presented).await {
-        Ok(found) => found,
-        Err(e) => return crate::ApiError::from(e).into_response(),
+    let caller = match identify(&state, &presented).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return unauthorized("the token is unknown, expired or revoked", true),
+        Err(e) => return e.into_response(),
     };
-    let now = OffsetDateTime::now_utc();
-    let Some(token) = token.filter(|t| t.usable(now)) else {
-        return unauthorized("the token is unknown, expired or revoked", true);
-    };
-    if touch {
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            if let Err(error) = store.touch_token(token.id, now).await {
-                tracing::debug!(%error, "recording a token's last use failed");
-            }
-        });
-    }
-    if !token.role.grants(needed) {
+    if !caller.role.grants(needed) {
         return (
             StatusCode::FORBIDDEN,
             Json(json!({
                 "error": format!(
                     "this needs the {needed} role; the token `{}` has the {} role",
-                    token.name, token.role
+                    caller.name, caller.role
                 ),
                 "role_needed": needed,
             })),
         )
             .into_response();
     }
-    let caller = Caller {
-        token_id: token.id,
-        name: token.name,
-        role: token.role,
-    };
     request.extensions_mut().insert(caller.clone());
     // The path as the client sent it, `/api/v1` included.
     let full_path = request
@@ -236,6 +220,33 @@ pub async fn authenticate(
         }
         _ => response,
     }
+}
+
+/// The caller `presented` names, when the token exists and is usable (not
+/// expired, not revoked); its last use is written now and then. Shared by the
+/// middleware and the admin page's sign-in.
+pub async fn identify(
+    state: &AppState,
+    presented: &str,
+) -> Result<Option<Caller>, crate::ApiError> {
+    let (token, touch) = state.tokens.find(&state.store, presented).await?;
+    let now = OffsetDateTime::now_utc();
+    let Some(token) = token.filter(|t| t.usable(now)) else {
+        return Ok(None);
+    };
+    if touch {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_token(token.id, now).await {
+                tracing::debug!(%error, "recording a token's last use failed");
+            }
+        });
+    }
+    Ok(Some(Caller {
+        token_id: token.id,
+        name: token.name,
+        role: token.role,
+    }))
 }
 
 /// A request that changes something, as the audit trail names it.

@@ -24,6 +24,7 @@ mod problems;
 mod rules;
 mod silences;
 mod tokens;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +144,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(state.clone());
     Router::new()
+        .merge(web::router(state.clone(), api.clone()))
         .nest("/api/v1", api)
         .merge(openapi::router())
         .merge(ops::router(state.ops.clone()))

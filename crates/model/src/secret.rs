@@ -274,6 +274,25 @@ impl Keyring {
         })
     }
 
+    /// Seals `plain` for `purpose` (the associated data, e.g. `web-session`),
+    /// under the current key: a value sealed for one purpose never opens for
+    /// another, nor as a notifier's secret.
+    pub fn seal_for(&self, plain: &str, purpose: &str) -> String {
+        self.current().seal(plain, &Keyring::purpose_aad(purpose))
+    }
+
+    /// Opens what [`Keyring::seal_for`] sealed for `purpose`, under any key
+    /// held; `None` when it was not sealed so, or was altered.
+    pub fn open_for(&self, sealed: &str, purpose: &str) -> Option<String> {
+        let (kid, encoded) = sealed.strip_prefix(SEALED_PREFIX)?.split_once('$')?;
+        let key = self.keys.iter().find(|k| k.id == kid)?;
+        key.open(encoded, Keyring::purpose_aad(purpose).as_bytes())
+    }
+
+    fn purpose_aad(purpose: &str) -> String {
+        format!("herald:purpose:{purpose}")
+    }
+
     /// Whether every secret of `config` is sealed under the current key, bound
     /// to its place: what `herald rekey` leaves behind.
     pub fn is_current(&self, config: &Value, fields: &[SecretField]) -> bool {
@@ -440,6 +459,23 @@ fn walk(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_value_sealed_for_a_purpose_opens_only_for_it() {
+        let ring = Keyring::from_base64_list(&SecretKey::generate_base64()).unwrap();
+        let sealed = ring.seal_for("session body", "web-session");
+        assert!(!sealed.contains("session body"));
+        assert_eq!(
+            ring.open_for(&sealed, "web-session").as_deref(),
+            Some("session body")
+        );
+        assert_eq!(ring.open_for(&sealed, "other"), None);
+        let other = Keyring::from_base64_list(&SecretKey::generate_base64()).unwrap();
+        assert_eq!(other.open_for(&sealed, "web-session"), None);
+        let mut altered = sealed.clone();
+        altered.push('A');
+        assert_eq!(ring.open_for(&altered, "web-session"), None);
+    }
 
     const FIELDS: &[SecretField] = &[
         SecretField {

@@ -314,7 +314,7 @@ impl CloudEvent {
     fn required(&self, name: &str) -> Result<&str, FieldError> {
         match self.string(name)? {
             None => Err(self.error(name, "is required by CloudEvents 1.0")),
-            Some(s) if s.is_empty() => Err(self.error(name, "must not be empty")),
+            Some("") => Err(self.error(name, "must not be empty")),
             Some(s) => Ok(s),
         }
     }
@@ -636,7 +636,8 @@ mod tests {
             ("source", "/s"),
             ("type", "job.failed"),
         ];
-        let cases: [(&[(&str, &str)], Option<&str>, &[u8], &str); 5] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, &'a [u8], &'a str);
+        let cases: [Case; 5] = [
             (&[("type", "job.nope")], None, b"", "ce-type"),
             (&[("specversion", "2.0")], None, b"", "ce-specversion"),
             (&[("subject", "a//b")], None, b"", "ce-subject"),

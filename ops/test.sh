@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite against real services on loopback. Installs
 # (apt-get) and starts PostgreSQL, RabbitMQ, an SMTP server and an IRC server
-# (ngircd) as needed, and checks the dependencies against deny.toml first.
+# (ngircd) as needed, installs Prometheus Alertmanager, and checks the dependencies against deny.toml first.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(ops/services.sh --smtp --irc | grep '^HERALD_TEST_' | sed 's/^/export /')"
+eval "$(ops/services.sh --smtp --irc --alertmanager | grep '^HERALD_TEST_' | sed 's/^/export /')"
 
 drop_test_databases() {
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc \

@@ -14,6 +14,7 @@ mod email;
 mod events;
 mod failures;
 mod fallback;
+mod ingest_formats;
 mod messages;
 mod monitors;
 mod notifiers;

@@ -55,40 +55,51 @@ impl Default for AlertmanagerOptions {
 
 /// The webhook body: only what Herald reads; other fields (`groupKey`,
 /// `truncatedAlerts`, `commonLabels`, …) are let through.
-#[derive(Deserialize)]
-struct Payload {
-    version: String,
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertmanagerPayload {
+    pub version: String,
     #[serde(default)]
-    receiver: String,
-    alerts: Vec<Alert>,
+    pub receiver: String,
+    pub alerts: Vec<AlertmanagerAlert>,
     #[serde(default, rename = "groupLabels")]
-    group_labels: BTreeMap<String, String>,
+    pub group_labels: BTreeMap<String, String>,
     #[serde(default, rename = "externalURL")]
-    external_url: String,
+    pub external_url: String,
 }
 
-#[derive(Deserialize)]
-struct Alert {
-    status: Status,
+/// One alert of a webhook body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertmanagerAlert {
+    pub status: AlertStatus,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     #[serde(rename = "startsAt", with = "time::serde::rfc3339")]
-    starts_at: OffsetDateTime,
+    pub starts_at: OffsetDateTime,
     #[serde(default, rename = "endsAt", with = "time::serde::rfc3339::option")]
-    ends_at: Option<OffsetDateTime>,
+    pub ends_at: Option<OffsetDateTime>,
     #[serde(default, rename = "generatorURL")]
-    generator_url: String,
+    pub generator_url: String,
     #[serde(default)]
-    fingerprint: String,
+    pub fingerprint: String,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+/// Whether an alert fires or is resolved.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-enum Status {
+pub enum AlertStatus {
     Firing,
     Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
 }
 
 /// Reads a webhook body: one event per alert, in order; errors name the
@@ -99,7 +110,7 @@ pub fn parse_alertmanager(
     options: &AlertmanagerOptions,
     now: OffsetDateTime,
 ) -> Result<Vec<Event>, EventError> {
-    let payload: Payload = from_slice(bytes)?;
+    let payload: AlertmanagerPayload = from_slice(bytes)?;
     if payload.version != ALERTMANAGER_PAYLOAD_VERSION {
         return Err(FieldError::new(
             "version",
@@ -145,15 +156,15 @@ pub fn alert_severity(label: Option<&str>) -> Severity {
     }
 }
 
-impl Alert {
+impl AlertmanagerAlert {
     fn to_event(
         &self,
-        payload: &Payload,
+        payload: &AlertmanagerPayload,
         options: &AlertmanagerOptions,
         now: OffsetDateTime,
     ) -> Result<Event, EventError> {
         let fingerprint = self.fingerprint();
-        let resolved = self.status == Status::Resolved;
+        let resolved = self.status == AlertStatus::Resolved;
         // Alertmanager writes the zero time (year 1) for "no end".
         let ended = self.ends_at.filter(|t| t.year() > 1);
         let input = EventInput {
@@ -198,10 +209,7 @@ impl Alert {
     /// The same alert, started at the same time and in the same state, is the
     /// same event however often Alertmanager sends it.
     fn id(&self, source: &str, fingerprint: &str) -> Uuid {
-        let status = match self.status {
-            Status::Firing => "firing",
-            Status::Resolved => "resolved",
-        };
+        let status = self.status.as_str();
         let started = self.starts_at.unix_timestamp_nanos();
         Uuid::new_v5(
             &ID_NAMESPACE,
@@ -243,10 +251,15 @@ impl Alert {
     /// Alertmanager sends the alert again is kept (not the group's common
     /// labels, which change as alerts join it, nor a firing alert's end,
     /// which moves forward on every send), so that a repeat is the same event.
-    fn data(&self, payload: &Payload, fingerprint: &str, ended: Option<OffsetDateTime>) -> Value {
+    fn data(
+        &self,
+        payload: &AlertmanagerPayload,
+        fingerprint: &str,
+        ended: Option<OffsetDateTime>,
+    ) -> Value {
         let time = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         let mut data = json!({
-            "status": match self.status { Status::Firing => "firing", Status::Resolved => "resolved" },
+            "status": self.status.as_str(),
             "labels": self.labels,
             "annotations": self.annotations,
             "startsAt": time(self.starts_at),
@@ -256,7 +269,7 @@ impl Alert {
             "groupLabels": payload.group_labels,
             "externalURL": payload.external_url,
         });
-        if let (Status::Resolved, Some(ended)) = (self.status, ended) {
+        if let (AlertStatus::Resolved, Some(ended)) = (self.status, ended) {
             data["endsAt"] = json!(time(ended));
         }
         data

@@ -28,7 +28,8 @@ mod span;
 
 pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
 pub use alertmanager::{
-    ALERTMANAGER_PAYLOAD_VERSION, AlertmanagerOptions, alert_severity, parse_alertmanager,
+    ALERTMANAGER_PAYLOAD_VERSION, AlertStatus, AlertmanagerAlert, AlertmanagerOptions,
+    AlertmanagerPayload, alert_severity, parse_alertmanager,
 };
 pub use calendar::{Digest, QuietCritical, QuietHours};
 pub use cloudevent::{

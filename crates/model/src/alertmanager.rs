@@ -303,6 +303,7 @@ fn name_in_alert(e: EventError, i: usize) -> EventError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::assert_reads_back;
 
     fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-11-21 10:00 UTC)
@@ -331,13 +332,16 @@ mod tests {
         })
     }
 
+    /// The events read from `v`, checked to read back as the router reads them.
     fn parse(v: Value) -> Result<Vec<Event>, FieldError> {
-        parse_alertmanager(
+        let events = parse_alertmanager(
             v.to_string().as_bytes(),
             &AlertmanagerOptions::default(),
             now(),
         )
-        .map_err(|e| e.field_error().clone())
+        .map_err(|e| e.field_error().clone())?;
+        events.iter().for_each(assert_reads_back);
+        Ok(events)
     }
 
     #[test]

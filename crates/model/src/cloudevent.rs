@@ -410,14 +410,19 @@ pub fn event_id(source: &str, id: &str) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::assert_reads_back;
     use serde_json::json;
 
     fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-11-21 10:00 UTC)
     }
 
+    /// The event read from `v`, checked to read back as the router reads it.
     fn structured(v: Value) -> Result<Event, FieldError> {
-        parse_cloudevent(v.to_string().as_bytes(), now()).map_err(|e| e.field_error().clone())
+        let event = parse_cloudevent(v.to_string().as_bytes(), now())
+            .map_err(|e| e.field_error().clone())?;
+        assert_reads_back(&event);
+        Ok(event)
     }
 
     fn minimal() -> Value {
@@ -569,6 +574,7 @@ mod tests {
         ];
         for (content_type, body, data) in cases {
             let e = cloudevent_from_binary(headers.clone(), content_type, body, now()).unwrap();
+            assert_reads_back(&e);
             assert_eq!(e.data, data, "{content_type:?}");
             assert_eq!(
                 (e.category, e.kind.as_str()),

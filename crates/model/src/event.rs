@@ -339,6 +339,15 @@ impl EventInput {
     }
 }
 
+/// Checks that `event`, accepted from another format, is what the router
+/// reads back from its published JSON.
+#[cfg(test)]
+pub(crate) fn assert_reads_back(event: &Event) {
+    let json = serde_json::to_vec(event).expect("an event is JSON");
+    let read = parse_event(&json, event.occurred_at).expect("the router reads the event");
+    assert_eq!(&read, event, "the event reads back as published");
+}
+
 fn default_title(source: &str, category: Category, kind: &str) -> String {
     if kind.is_empty() {
         format!("{source}: {category} event")

@@ -5,7 +5,8 @@
 # last); with --irc, also ngircd for the IRC channel's tests (installed only:
 # each test starts its own, printed as `HERALD_TEST_NGIRCD=...`); with
 # --alertmanager, also Prometheus Alertmanager's binary for herald-bench's
-# comparison (installed only: the bench starts its own); with --promtool, also
+# comparison and the tests of Herald's Alertmanager receiver (installed only:
+# each starts its own, printed as `HERALD_TEST_ALERTMANAGER=...`); with --promtool, also
 # Prometheus's promtool for the tests of ops/prometheus/ (printed as
 # `HERALD_TEST_PROMTOOL=...`); with --schemathesis,
 # also schemathesis (PyPI) in a virtualenv under target/ for the API's
@@ -149,9 +150,9 @@ if $want_browser; then
   echo "HERALD_TEST_CHROMIUM=/usr/bin/chromium"
 fi
 
-# Alertmanager, for herald-bench --peer alertmanager. Debian names the binary
-# prometheus-alertmanager; the package's own service is not wanted (the bench
-# runs its own on a free port), so stop it if the install started it on :9093.
+# Alertmanager, for herald-bench --peer alertmanager and the receiver's tests.
+# Debian names the binary prometheus-alertmanager; the package's own service is
+# not wanted (each runs its own on a free port), so stop it if the install started it on :9093.
 if $want_alertmanager; then
   if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
     apt_install prometheus-alertmanager
@@ -164,6 +165,7 @@ if $want_alertmanager; then
     fi
   fi
   log "Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1)"
+  echo "HERALD_TEST_ALERTMANAGER=$(command -v prometheus-alertmanager)"
 fi
 # promtool, for `promtool check rules` and `promtool test rules` on Herald's
 # alert rules. Debian ships it in the prometheus package, whose own server is

@@ -3,12 +3,13 @@
 # (apt-get) and starts PostgreSQL, RabbitMQ, an SMTP server and an IRC server
 # (ngircd), Chromium with chromedriver for the admin page's browser tests,
 # promtool for the alert rules' tests, and schemathesis (pip, in target/) for
-# the API's property-based test, as needed, and checks the dependencies against deny.toml first.
+# the API's property-based test, and Prometheus Alertmanager for its receiver's
+# tests, as needed, and checks the dependencies against deny.toml first.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(ops/services.sh --smtp --irc --promtool --schemathesis --browser | grep '^HERALD_TEST_' | sed 's/^/export /')"
+eval "$(ops/services.sh --smtp --irc --promtool --schemathesis --browser --alertmanager | grep '^HERALD_TEST_' | sed 's/^/export /')"
 
 drop_test_databases() {
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc \

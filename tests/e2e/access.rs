@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/events"),
     ("GET", "/events/{id}"),
     ("GET", "/events/{id}/explain"),
+    ("POST", "/ingest/alertmanager"),
     ("GET", "/channels"),
     ("GET", "/notifiers"),
     ("POST", "/notifiers"),
@@ -115,7 +116,7 @@ fn needed(method: &str, route: &str) -> &'static str {
         "admin"
     } else if method == "GET" {
         "viewer"
-    } else if (method, route) == ("POST", "/events") {
+    } else if method == "POST" && ["/events", "/ingest/alertmanager"].contains(&route) {
         "publisher"
     } else {
         "admin"

@@ -17,6 +17,7 @@ mod email;
 mod events;
 mod failures;
 mod fallback;
+mod ingest_formats;
 mod messages;
 mod monitors;
 mod notifiers;

@@ -2,7 +2,8 @@
 //! <token>`; the token's role must grant what the route needs; every change a
 //! caller makes is written to the audit trail.
 //!
-//! Roles per route: `GET` needs `viewer`, `POST /events` needs `publisher`,
+//! Roles per route: `GET` needs `viewer`, `POST /events` and `POST
+//! /ingest/alertmanager` need `publisher`,
 //! everything else (and every `/tokens` route) needs `admin`, which grants all.
 //! Tokens are looked up by their SHA-256 and kept in memory for
 //! [`CACHE_FOR`], so a revocation made through another API process takes
@@ -118,6 +119,10 @@ impl TokenCache {
     }
 }
 
+/// The routes that publish events (`POST`): Herald's own and the standard
+/// formats' receivers.
+const PUBLISHING: [&str; 2] = ["/events", "/ingest/alertmanager"];
+
 /// The role a request needs, from its method and its path below `/api/v1`.
 pub fn needed_role(method: &Method, path: &str) -> Role {
     let path = path.trim_end_matches('/');
@@ -125,7 +130,7 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
         Role::Admin
     } else if method == Method::GET || method == Method::HEAD {
         Role::Viewer
-    } else if method == Method::POST && path == "/events" {
+    } else if method == Method::POST && PUBLISHING.contains(&path) {
         Role::Publisher
     } else {
         Role::Admin
@@ -263,10 +268,8 @@ struct Change {
 fn changes_nothing(method: &Method, route: &str) -> bool {
     method == Method::GET
         || method == Method::HEAD
-        || matches!(
-            route,
-            "/events" | "/rules/dry-run" | "/notifiers/{id}/preview"
-        )
+        || PUBLISHING.contains(&route)
+        || matches!(route, "/rules/dry-run" | "/notifiers/{id}/preview")
 }
 
 impl Change {
@@ -382,6 +385,7 @@ mod tests {
             (Method::GET, "/notifiers/1", Role::Viewer),
             (Method::GET, "/audit", Role::Viewer),
             (Method::POST, "/events", Role::Publisher),
+            (Method::POST, "/ingest/alertmanager", Role::Publisher),
             (Method::POST, "/notifiers", Role::Admin),
             (Method::POST, "/rules/dry-run", Role::Admin),
             (Method::PUT, "/rules/1", Role::Admin),

@@ -8,16 +8,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use herald_model::{RecordedEvent, herald_context};
 use herald_store::{EventCursor, EventFilter, NotificationFilter};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{ApiError, AppState, Caller, params};
+use crate::{ApiError, AppState, Caller, ingest_formats, params};
 
 /// How many events each token may publish per second (governor's GCRA, keyed
 /// by token): a burst of a second's worth, and never less than one largest
@@ -72,8 +71,8 @@ impl IngestLimit {
     }
 }
 
-/// `POST /api/v1/events`: one event or an array. 202 only once the broker has
-/// confirmed every event.
+/// `POST /api/v1/events`: one event or an array, or CloudEvents
+/// ([`ingest_formats`]). 202 only once the broker has confirmed every event.
 #[utoipa::path(
     post,
     path = "/api/v1/events",
@@ -90,11 +89,25 @@ impl IngestLimit {
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = params::body(body, state.max_request_bytes).await?;
-    let events = herald_model::parse_events(&bytes, OffsetDateTime::now_utc())?;
-    state.ingest_limit.check(&caller, events.len())?;
+    let events = ingest_formats::read_events(&headers, &bytes)?;
+    accept(&state, &caller, events).await
+}
+
+/// Publishes events read from a request, within the caller's rate: `202
+/// {"ids": [...]}` once the broker confirmed them all.
+pub(crate) async fn accept(
+    state: &AppState,
+    caller: &Caller,
+    events: Vec<herald_model::Event>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if events.is_empty() {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "ids": [] }))));
+    }
+    state.ingest_limit.check(caller, events.len())?;
     state.ingest.publish(&events).await.map_err(|e| {
         ApiError::Unavailable(format!("events not accepted, publish them again: {e}"))
     })?;

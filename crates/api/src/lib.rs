@@ -14,6 +14,7 @@ mod channels;
 mod error;
 mod events;
 mod failures;
+mod ingest_formats;
 mod monitors;
 mod notifications;
 mod notifiers;
@@ -84,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events", get(events::list).post(events::publish))
         .route("/events/{id}", get(events::get))
         .route("/events/{id}/explain", get(events::explain))
+        .route("/ingest/alertmanager", post(ingest_formats::alertmanager))
         .route("/channels", get(channels::list))
         .route("/notifiers", get(notifiers::list).post(notifiers::create))
         .route(

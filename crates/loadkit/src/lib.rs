@@ -1,11 +1,12 @@
 //! Load tooling shared by Herald's integration tests, its benchmark and its
 //! soak run: a local HTTP sink that records what Herald delivers and answers as
-//! told, `herald` processes to start, kill and stop, paced publishing through
+//! told, `herald` processes to start, kill and stop, Prometheus Alertmanager, paced publishing through
 //! the API, and tallies of what was lost or doubled.
 //!
 //! It is test and measurement equipment, never part of a deployment; it talks
 //! to loopback only.
 
+pub mod alertmanager;
 pub mod process;
 pub mod publish;
 pub mod services;
@@ -15,6 +16,7 @@ pub mod tally;
 use std::future::Future;
 use std::time::Duration;
 
+pub use alertmanager::Alertmanager;
 pub use process::{HeraldProcess, cpu_seconds, pids_matching, rss_mib};
 pub use services::{PgCluster, RabbitNode};
 pub use sink::{Behaviour, Request, Sink};

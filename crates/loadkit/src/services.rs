@@ -285,7 +285,7 @@ fn owned_temp_dir(name: &str, user: &str) -> PathBuf {
 }
 
 /// A port free on loopback right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("loopback has free ports")

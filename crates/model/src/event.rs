@@ -148,34 +148,34 @@ impl Event {
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
     #[serde(default)]
-    id: Option<Uuid>,
-    source: String,
-    category: Category,
+    pub(crate) id: Option<Uuid>,
+    pub(crate) source: String,
+    pub(crate) category: Category,
     #[serde(default)]
-    kind: String,
+    pub(crate) kind: String,
     #[serde(default = "default_severity")]
-    severity: Severity,
+    pub(crate) severity: Severity,
     #[serde(default)]
-    scope: String,
+    pub(crate) scope: String,
     #[serde(default)]
-    title: String,
+    pub(crate) title: String,
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
-    data: serde_json::Value,
+    pub(crate) data: serde_json::Value,
     #[serde(default)]
-    dedup_key: Option<String>,
+    pub(crate) dedup_key: Option<String>,
     #[serde(default)]
-    resolved: bool,
+    pub(crate) resolved: bool,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    occurred_at: Option<OffsetDateTime>,
+    pub(crate) occurred_at: Option<OffsetDateTime>,
     #[serde(default)]
-    url: Option<String>,
+    pub(crate) url: Option<String>,
 }
 
-fn default_severity() -> Severity {
+pub(crate) fn default_severity() -> Severity {
     Severity::Info
 }
 
@@ -212,6 +212,12 @@ impl From<FieldError> for EventError {
 
 /// Parses and validates one event. `now` stamps events that carry no `occurred_at`.
 pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, EventError> {
+    check_json_form(bytes)?;
+    Ok(from_slice::<EventInput>(bytes)?.validate(now)?)
+}
+
+/// Refuses an event's JSON over [`MAX_EVENT_BYTES`] or holding a NUL character.
+fn check_json_form(bytes: &[u8]) -> Result<(), EventError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge(FieldError::new(
             "",
@@ -228,7 +234,14 @@ pub fn parse_event(bytes: &[u8], now: OffsetDateTime) -> Result<Event, EventErro
             FieldError::new("", "strings may not contain the NUL character (\\u0000)").into(),
         );
     }
-    Ok(from_slice::<EventInput>(bytes)?.validate(now)?)
+    Ok(())
+}
+
+/// Refuses an event read from another format (CloudEvents, Alertmanager's
+/// webhook) that the router would refuse once it is published as Herald's
+/// JSON: decoded data can grow past the limit or carry a NUL character.
+pub(crate) fn check_published_form(event: &Event) -> Result<(), EventError> {
+    check_json_form(&serde_json::to_vec(event).expect("an event is JSON"))
 }
 
 /// Parses one event or a JSON array of events; errors in an array are named by
@@ -276,7 +289,7 @@ pub fn event_bodies(bytes: &[u8]) -> Result<Vec<&[u8]>, EventError> {
 }
 
 impl EventInput {
-    fn validate(self, now: OffsetDateTime) -> Result<Event, FieldError> {
+    pub(crate) fn validate(self, now: OffsetDateTime) -> Result<Event, FieldError> {
         let source = self.source.trim().to_owned();
         if source.is_empty() {
             return Err(FieldError::new("source", "must not be empty"));
@@ -324,6 +337,15 @@ impl EventInput {
             url: self.url,
         })
     }
+}
+
+/// Checks that `event`, accepted from another format, is what the router
+/// reads back from its published JSON.
+#[cfg(test)]
+pub(crate) fn assert_reads_back(event: &Event) {
+    let json = serde_json::to_vec(event).expect("an event is JSON");
+    let read = parse_event(&json, event.occurred_at).expect("the router reads the event");
+    assert_eq!(&read, event, "the event reads back as published");
 }
 
 fn default_title(source: &str, category: Category, kind: &str) -> String {

@@ -1,6 +1,7 @@
 //! Herald's shared vocabulary: the event schema that publishers send, the rules that
 //! select events, the silences and inhibitions that hold them back, the monitors that
-//! raise an event when events stop coming, the records of
+//! raise an event when events stop coming, the standard formats read as events
+//! (CloudEvents, Alertmanager's webhook), the records of
 //! notifiers, notifications and failures, and the delivery job that travels between
 //! router and sender.
 //!
@@ -9,7 +10,9 @@
 //! its behaviour is tested with plain tables of inputs and outputs.
 
 pub mod access;
+mod alertmanager;
 mod calendar;
+mod cloudevent;
 mod error;
 mod event;
 mod job;
@@ -24,7 +27,15 @@ mod silence;
 mod span;
 
 pub use access::{AuditEntry, PlainToken, Role, TokenRecord, TokenSpec};
+pub use alertmanager::{
+    ALERTMANAGER_PAYLOAD_VERSION, AlertStatus, AlertmanagerAlert, AlertmanagerOptions,
+    AlertmanagerPayload, alert_severity, parse_alertmanager,
+};
 pub use calendar::{Digest, QuietCritical, QuietHours};
+pub use cloudevent::{
+    CLOUDEVENTS_SPEC_VERSION, category_and_kind, cloudevent_from_binary, parse_cloudevent,
+    parse_cloudevent_batch,
+};
 pub use error::{FieldError, from_value};
 pub use event::{
     Category, Event, EventError, EventInput, JOB_KINDS, MAX_EVENT_BYTES, Severity, event_bodies,

@@ -492,7 +492,7 @@ async fn measure(
 /// Alertmanager's run on the same load, its process stopped (and its
 /// directory removed) whatever happens.
 async fn bench_alertmanager(binary: &Path, sink: &Arc<Sink>, args: &Args) -> anyhow::Result<Value> {
-    let am = Alertmanager::start(binary, &sink.url(AM_PATH)).await?;
+    let am = alertmanager::start(binary, &sink.url(AM_PATH)).await?;
     let result = measure_alertmanager(&am, sink, args).await;
     am.stop().await;
     result
@@ -511,7 +511,7 @@ async fn measure_alertmanager(
         url: am.alerts_url(),
         accepted: StatusCode::OK,
     };
-    let pid = am.pid()?;
+    let pid = am.pid().context("Alertmanager is running")?;
     let http = reqwest::Client::new();
     let cpu_before = cpu_seconds(pid);
     let send = post(&http, target, batches, args);

@@ -78,7 +78,11 @@ impl IngestLimit {
     path = "/api/v1/events",
     tag = "events",
     summary = "Publish one event or a list",
-    request_body(content = crate::openapi::Publish, content_type = "application/json"),
+    request_body(content(
+        (crate::openapi::Publish = "application/json"),
+        (crate::openapi::CloudEvent = "application/cloudevents+json"),
+        (Vec<crate::openapi::CloudEvent> = "application/cloudevents-batch+json"),
+    )),
     responses(
         (status = 202, description = "Accepted: the broker confirmed every event", body = crate::openapi::Published),
         (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),

@@ -89,6 +89,24 @@ pub fn read_events(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, ApiEr
 
 /// `POST /api/v1/ingest/alertmanager?source=&category=&scope=`: Alertmanager's
 /// webhook, one event per alert; 202 once the broker confirmed them all.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest/alertmanager",
+    tag = "events",
+    summary = "Alertmanager's webhook: one event per alert",
+    params(
+        ("source" = Option<String>, Query, description = "The events' source (default `alertmanager`)"),
+        ("category" = Option<herald_model::Category>, Query, description = "The events' category (default `system`)"),
+        ("scope" = Option<String>, Query, description = "The events' scope (default none)"),
+    ),
+    request_body(content = herald_model::AlertmanagerPayload, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: the broker confirmed every event", body = crate::openapi::Published),
+        (status = 400, description = "Bad input; `field` names it", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over HERALD_MAX_REQUEST_BYTES", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Over the token's publishing rate; see `Retry-After`", body = crate::openapi::RateLimitedBody),
+    )
+)]
 pub async fn alertmanager(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

@@ -101,6 +101,7 @@ answer is JSON with an `error` message, and `field` when one field is at fault."
     servers((url = "/", description = "This Herald")),
     paths(
         crate::events::publish,
+        crate::ingest_formats::alertmanager,
         crate::events::list,
         crate::events::get,
         crate::events::explain,
@@ -500,6 +501,25 @@ pub struct EventPage {
 pub enum Publish {
     One(Box<herald_model::EventInput>),
     Many(Vec<herald_model::EventInput>),
+}
+
+/// One CloudEvent 1.0 in the JSON event format (`application/cloudevents+json`);
+/// extension attributes (`severity`, `title`, `message`, `dedupkey`,
+/// `resolved`, any other as a label) sit beside the context attributes. The
+/// binary mode carries the same attributes as `ce-` headers.
+#[derive(Deserialize, ToSchema)]
+pub struct CloudEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub time: Option<String>,
+    pub datacontenttype: Option<String>,
+    pub dataschema: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub data_base64: Option<String>,
 }
 
 /// The ids of the events accepted, in the order given.

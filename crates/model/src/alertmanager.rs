@@ -55,7 +55,7 @@ impl Default for AlertmanagerOptions {
 
 /// The webhook body: only what Herald reads; other fields (`groupKey`,
 /// `truncatedAlerts`, `commonLabels`, …) are let through.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct AlertmanagerPayload {
     pub version: String,
     #[serde(default)]
@@ -68,7 +68,7 @@ pub struct AlertmanagerPayload {
 }
 
 /// One alert of a webhook body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct AlertmanagerAlert {
     pub status: AlertStatus,
     #[serde(default)]
@@ -86,7 +86,7 @@ pub struct AlertmanagerAlert {
 }
 
 /// Whether an alert fires or is resolved.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     Firing,

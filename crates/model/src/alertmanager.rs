@@ -22,8 +22,8 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::error::{FieldError, from_slice};
-use crate::event::{Category, Event, EventError, EventInput, Severity, check_published_form};
-use crate::limits::{MAX_EVENTS_PER_REQUEST, MAX_TITLE_CHARS, MAX_URL_CHARS};
+use crate::event::{Category, Event, EventError, EventInput, Severity, check_count, check_published_form};
+use crate::limits::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 
 /// The payload version Herald reads (Alertmanager 0.x's current one).
 pub const ALERTMANAGER_PAYLOAD_VERSION: &str = "4";
@@ -121,16 +121,12 @@ pub fn parse_alertmanager(
         )
         .into());
     }
-    if payload.alerts.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(FieldError::new(
-            "alerts",
-            format!(
-                "{} alerts; at most {MAX_EVENTS_PER_REQUEST} are accepted at once (set max_alerts in the receiver)",
-                payload.alerts.len()
-            ),
-        )
-        .into());
-    }
+    check_count(
+        payload.alerts.len(),
+        "alerts",
+        "alerts",
+        " (set max_alerts in the receiver)",
+    )?;
     payload
         .alerts
         .iter()

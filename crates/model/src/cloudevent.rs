@@ -30,9 +30,8 @@ use uuid::Uuid;
 
 use crate::error::{FieldError, from_slice};
 use crate::event::{
-    Category, Event, EventError, EventInput, MAX_EVENT_BYTES, Severity, check_published_form,
+    Category, Event, EventError, EventInput, MAX_EVENT_BYTES, Severity, check_count, check_published_form,
 };
-use crate::limits::MAX_EVENTS_PER_REQUEST;
 
 /// The only `specversion` Herald reads.
 pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";
@@ -118,16 +117,7 @@ pub fn parse_cloudevent_batch(bytes: &[u8], now: OffsetDateTime) -> Result<Vec<E
         .into());
     }
     let raw: Vec<&RawValue> = from_slice(bytes)?;
-    if raw.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(FieldError::new(
-            "",
-            format!(
-                "{} events; at most {MAX_EVENTS_PER_REQUEST} are accepted at once",
-                raw.len()
-            ),
-        )
-        .into());
-    }
+    check_count(raw.len(), "", "events", "")?;
     raw.iter()
         .enumerate()
         .map(|(i, event)| {

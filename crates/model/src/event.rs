@@ -275,17 +275,26 @@ pub fn event_bodies(bytes: &[u8]) -> Result<Vec<&[u8]>, EventError> {
     if raw.is_empty() {
         return Err(FieldError::new("", "expected at least one event").into());
     }
-    if raw.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(FieldError::new(
-            "",
-            format!(
-                "{} events; at most {MAX_EVENTS_PER_REQUEST} are accepted at once",
-                raw.len()
-            ),
-        )
-        .into());
-    }
+    check_count(raw.len(), "", "events", "")?;
     Ok(raw.iter().map(|r| r.get().as_bytes()).collect())
+}
+
+/// Refuses more than [`MAX_EVENTS_PER_REQUEST`] `things` in one request,
+/// naming `field`; `hint` says how to send fewer.
+pub(crate) fn check_count(
+    count: usize,
+    field: &str,
+    things: &str,
+    hint: &str,
+) -> Result<(), EventError> {
+    if count <= MAX_EVENTS_PER_REQUEST {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!("{count} {things}; at most {MAX_EVENTS_PER_REQUEST} are accepted at once{hint}"),
+    )
+    .into())
 }
 
 impl EventInput {

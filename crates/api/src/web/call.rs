@@ -10,7 +10,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::Web;
+use super::layout::Notice;
+use super::{Done, Web};
 use super::session::Session;
 
 /// The largest answer read back from the API.
@@ -89,6 +90,15 @@ impl Web {
 
     pub async fn get(&self, session: &Session, path: &str) -> Result<Value, Problem> {
         self.call(session, Method::GET, path, None).await
+    }
+
+    /// A list page's listing and notice: what `done` says was done, or
+    /// why the listing could not be read (then no listing).
+    pub async fn listing(&self, session: &Session, path: &str, done: &Done) -> (Value, Notice) {
+        match self.get(session, path).await {
+            Ok(listing) => (listing, Notice::done(done.done.as_deref())),
+            Err(e) => (Value::Null, Notice::Error(e.message)),
+        }
     }
 
     pub async fn post(

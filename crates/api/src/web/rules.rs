@@ -39,10 +39,7 @@ pub async fn list(
     session: Session,
     Query(done): Query<Done>,
 ) -> Response {
-    let (listing, notice) = match web.get(&session, "/rules?limit=500").await {
-        Ok(listing) => (listing, Notice::done(done.done.as_deref())),
-        Err(e) => (Value::Null, Notice::Error(e.message)),
-    };
+    let (listing, notice) = web.listing(&session, "/rules?limit=500", &done).await;
     let body = html! {
         @if session.can_change() {
             p.actions { a.button href="/rules/new" { "New rule" } }

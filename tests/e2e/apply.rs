@@ -36,7 +36,8 @@ monitors:
     match: {{source: billing}}
     silent_for: 30m
 silences:
-  - comment: staging migration
+  - name: staging-migration
+    comment: staging migration
     matchers: {{source: ci, labels: {{env: staging}}}}
     ends_at: "2099-01-01T00:00:00Z"
 "#
@@ -114,7 +115,7 @@ async fn apply_creates_everything_and_a_second_apply_changes_nothing() {
         "create notifier `ops-pager`",
         "create rule `failed jobs`",
         "create monitor `billing quiet`",
-        "create silence `staging migration`",
+        "create silence `staging-migration`",
         "5 were created, 0 updated, 0 deleted",
     ] {
         assert!(text.contains(line), "`{line}` in:\n{text}");
@@ -215,15 +216,27 @@ async fn a_dry_run_shows_the_diff_and_changes_nothing_then_prune_deletes() {
         );
     let smaller = smaller.split("silences:").next().unwrap().to_owned();
     let file = s.write("smaller.yaml", &smaller);
+    // A silence made by hand, without a name, is not the file's to prune.
+    s.run(&["silences", "create", "--source", "deploy", "--for", "1h"])
+        .await
+        .ok();
     let pruned = s.run(&["apply", "-f", &file, "--prune"]).await;
     let text = pruned.ok();
     assert!(text.contains("delete notifier `ops-pager`"), "{text}");
     assert!(
-        text.contains("expire silence `staging migration`"),
+        text.contains("expire silence `staging-migration`"),
         "{text}"
     );
     assert_eq!(s.items("notifiers").await.len(), 1);
-    assert_eq!(s.items("silences").await[0]["state"], "expired");
+    let silences = s.items("silences").await;
+    let state_of = |name: &str| {
+        silences
+            .iter()
+            .find(|x| x["name"] == name)
+            .map(|x| x["state"].clone())
+    };
+    assert_eq!(state_of("staging-migration"), Some("expired".into()));
+    assert_eq!(state_of(""), Some("active".into()), "{silences:?}");
     let again = s.run(&["apply", "-f", &file, "--prune"]).await;
     assert_eq!(again.ok().trim(), "no changes");
 }

@@ -22,7 +22,9 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::error::{FieldError, from_slice};
-use crate::event::{Category, Event, EventError, EventInput, Severity, check_count, check_published_form};
+use crate::event::{
+    Category, Event, EventError, EventInput, Severity, check_count, check_published_form,
+};
 use crate::limits::{MAX_TITLE_CHARS, MAX_URL_CHARS};
 
 /// The payload version Herald reads (Alertmanager 0.x's current one).

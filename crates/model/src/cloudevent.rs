@@ -30,7 +30,8 @@ use uuid::Uuid;
 
 use crate::error::{FieldError, from_slice};
 use crate::event::{
-    Category, Event, EventError, EventInput, MAX_EVENT_BYTES, Severity, check_count, check_published_form,
+    Category, Event, EventError, EventInput, MAX_EVENT_BYTES, Severity, check_count,
+    check_published_form,
 };
 
 /// The only `specversion` Herald reads.

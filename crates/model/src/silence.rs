@@ -26,6 +26,9 @@ use crate::records::text_enum;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSpec {
+    /// Optional; what `herald apply` knows the silence by.
+    #[serde(default)]
+    pub name: String,
     pub matchers: EventMatch,
     #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
@@ -119,6 +122,8 @@ impl Silence {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SilenceInput {
+    #[serde(default)]
+    name: String,
     matchers: EventMatch,
     #[serde(default, deserialize_with = "some_moment")]
     starts_at: Option<OffsetDateTime>,
@@ -168,6 +173,8 @@ impl SilenceSpec {
         if input.ends_at <= starts_at {
             return Err(FieldError::new("ends_at", "must be after starts_at"));
         }
+        let name = input.name.trim().to_owned();
+        check_chars("name", &name, MAX_NAME_CHARS)?;
         check_chars("comment", &input.comment, MAX_COMMENT_CHARS)?;
         let created_by = match input.created_by.as_deref().map(str::trim) {
             Some(by) if !by.is_empty() => by.to_owned(),
@@ -175,6 +182,7 @@ impl SilenceSpec {
         };
         check_chars("created_by", &created_by, MAX_NAME_CHARS)?;
         Ok(SilenceSpec {
+            name,
             matchers,
             starts_at,
             ends_at: input.ends_at,
@@ -247,9 +255,10 @@ mod tests {
         let spec = silence(json!({
             "matchers": {"labels": {"env": "staging"}},
             "starts_at": "2026-03-02T10:00:00+02:00", "ends_at": "2026-03-02T12:00:00+02:00",
-            "comment": "migration", "created_by": " alice ",
+            "comment": "migration", "created_by": " alice ", "name": " staging ",
         }))
         .unwrap();
+        assert_eq!(spec.name, "staging");
         assert_eq!(spec.starts_at, datetime!(2026-03-02 08:00 UTC));
         assert_eq!(spec.created_by, "alice");
         assert_eq!(spec.comment, "migration");
@@ -324,6 +333,10 @@ mod tests {
                 "created_by",
             ),
             (
+                json!({"matchers": {"source": "ci"}, "ends_at": end, "name": "n".repeat(201)}),
+                "name",
+            ),
+            (
                 json!({"matchers": {"source": "ci"}, "ends_at": end, "until": end}),
                 "until",
             ),
@@ -380,7 +393,7 @@ mod tests {
         assert_eq!(
             shown,
             json!({
-                "id": Uuid::nil(),
+                "id": Uuid::nil(), "name": "",
                 "matchers": {"source": "ci", "severity": ["warning", "info"]},
                 "starts_at": "2026-03-01T12:00:00Z", "ends_at": "2026-03-01T14:00:00Z",
                 "comment": "deploy", "created_by": "ops",

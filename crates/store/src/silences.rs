@@ -27,7 +27,7 @@ pub struct SilenceFilter {
 }
 
 const SILENCE_COLUMNS: &str =
-    "id, matchers, starts_at, ends_at, comment, created_by, created_at, updated_at";
+    "id, name, matchers, starts_at, ends_at, comment, created_by, created_at, updated_at";
 
 const INHIBITION_COLUMNS: &str =
     "id, name, source_match, target_match, equal, created_at, updated_at";
@@ -45,6 +45,7 @@ fn silence(row: &Row) -> Result<Silence, StoreError> {
     Ok(Silence {
         id: row.get("id"),
         spec: SilenceSpec {
+            name: row.get("name"),
             matchers: matcher(row, "matchers")?,
             starts_at: row.get("starts_at"),
             ends_at: row.get("ends_at"),
@@ -77,8 +78,8 @@ impl Store {
         spec: &SilenceSpec,
     ) -> Result<Silence, StoreError> {
         let sql = format!(
-            "INSERT INTO silences (id, matchers, starts_at, ends_at, comment, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SILENCE_COLUMNS}"
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, comment, created_by, name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {SILENCE_COLUMNS}"
         );
         self.write_silence(id, spec, &sql).await
     }
@@ -91,7 +92,7 @@ impl Store {
     ) -> Result<Silence, StoreError> {
         let sql = format!(
             "UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, comment = $5,
-                    created_by = $6, updated_at = now()
+                    created_by = $6, name = $7, updated_at = now()
              WHERE id = $1 RETURNING {SILENCE_COLUMNS}"
         );
         self.write_silence(id, spec, &sql).await
@@ -114,6 +115,7 @@ impl Store {
                     &spec.ends_at,
                     &spec.comment,
                     &spec.created_by,
+                    &spec.name,
                 ],
             )
             .await

@@ -11,8 +11,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use super::layout::Notice;
-use super::{Done, Web};
 use super::session::Session;
+use super::{Done, Web};
 
 /// The largest answer read back from the API.
 const ANSWER_LIMIT: usize = 16 << 20;

@@ -97,6 +97,7 @@ async fn render_silences(web: &Web, session: &Session, notice: Notice) -> Respon
         @if session.can_change() {
             form.card.filters #silence-form method="post" action="/silences" {
                 (csrf(session))
+                label { "name" input type="text" name="name" placeholder="optional"; }
                 (matcher_inputs())
                 label { "ends_at" input type="text" name="ends_at" value=(in_two_hours) required; }
                 label { "comment" input type="text" name="comment" placeholder="why"; }
@@ -105,10 +106,11 @@ async fn render_silences(web: &Web, session: &Session, notice: Notice) -> Respon
         }
         @if items(&listing).is_empty() { (empty("No silence.")) } @else {
             table {
-                thead { tr { th { "State" } th { "Matchers" } th { "Starts" } th { "Ends" } th { "Comment" } th { "By" } th {} } }
+                thead { tr { th { "Name" } th { "State" } th { "Matchers" } th { "Starts" } th { "Ends" } th { "Comment" } th { "By" } th {} } }
                 tbody {
                     @for s in items(&listing) {
                         tr {
+                            td { (text(s, "name")) }
                             td { (badge(text(s, "state"))) }
                             td { (describe(&s["matchers"])) }
                             td { (time(&s["starts_at"])) }
@@ -133,6 +135,7 @@ pub async fn create_silence(
     Posted { session, fields }: Posted,
 ) -> Response {
     let body = json!({
+        "name": fields.text("name"),
         "matchers": matchers_from(&fields),
         "ends_at": fields.text("ends_at"),
         "comment": fields.text("comment"),

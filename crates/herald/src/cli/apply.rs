@@ -1,6 +1,6 @@
 //! Configuration as code: `herald apply -f herald.yaml` makes the notifiers,
-//! rules, monitors and silences what the file declares, by name (a silence by
-//! its `comment`); `herald export` writes the configuration as such a file.
+//! rules, monitors and silences what the file declares, by name (silences
+//! without a name are left alone); `herald export` writes the configuration as such a file.
 //!
 //! The file names notifiers, not ids: rules list their notifiers' names and a
 //! notifier its `fallback`'s. Secrets are never in the file: each is a
@@ -84,14 +84,6 @@ impl Section {
             Section::Rules => &RULES,
             Section::Monitors => &MONITORS,
             Section::Silences => &SILENCES,
-        }
-    }
-
-    /// The field that names an object in the file.
-    fn name_field(self) -> &'static str {
-        match self {
-            Section::Silences => "comment",
-            _ => "name",
         }
     }
 
@@ -337,7 +329,7 @@ fn named(
     items: Vec<Value>,
     shown: &str,
 ) -> Result<BTreeMap<String, Value>, CliError> {
-    let field = section.name_field();
+    let field = "name";
     let mut objects = BTreeMap::new();
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("{shown}: {}[{i}]", section.key());
@@ -451,13 +443,12 @@ impl Current {
         for (section, items) in raw {
             let mut objects = BTreeMap::new();
             let mut ids = BTreeMap::new();
-            // Lists come newest first: the newest silence with a comment is the one.
+            // Lists come newest first: the newest silence of a name is the one.
+            // An object without a name (a silence made by hand) is not the
+            // file's to manage.
             for item in items {
-                let name = item[section.name_field()]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if objects.contains_key(&name) {
+                let name = item["name"].as_str().unwrap_or_default().to_owned();
+                if name.is_empty() || objects.contains_key(&name) {
                     continue;
                 }
                 if section == Section::Silences && item["state"] == "expired" {

@@ -64,9 +64,10 @@ pub(crate) const MONITORS: Kind = Kind {
 pub(crate) const SILENCES: Kind = Kind {
     path: "/silences",
     noun: "silence",
-    name_field: None,
+    name_field: Some("name"),
     columns: &[
         ("ID", "/id"),
+        ("NAME", "/name"),
         ("STATE", "/state"),
         ("STARTS", "/starts_at"),
         ("ENDS", "/ends_at"),
@@ -795,6 +796,9 @@ pub struct SilenceFields {
     /// How long from now, e.g. `2h`.
     #[arg(long = "for")]
     duration: Option<herald_model::Span>,
+    /// Optional: what `apply` and the other commands know it by.
+    #[arg(long)]
+    name: Option<String>,
     #[arg(long)]
     comment: Option<String>,
 }
@@ -852,6 +856,7 @@ pub async fn silences(api: &Api, out: Output, command: SilencesCommand) -> anyho
                 None => fields.ends_at,
             };
             set(&mut map, "ends_at", ends_at);
+            set(&mut map, "name", fields.name);
             set(&mut map, "comment", fields.comment);
             create(api, out, &SILENCES, map).await
         }

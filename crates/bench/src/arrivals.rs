@@ -38,13 +38,14 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    /// Watches 2xx-answered requests to `paths` on `sink`.
+    /// Watches 2xx-answered requests to `paths` on `sink` from now on
+    /// (what arrived before, a warm-up, is not this run's).
     pub fn new(sink: Arc<Sink>, paths: &[String], keys: Keys) -> Arrivals {
         Arrivals {
+            cursor: sink.requests_since(0).len(),
             sink,
             paths: paths.to_vec(),
             keys,
-            cursor: 0,
             first: HashMap::new(),
             repeats: 0,
             peak_rss_mib: 0.0,

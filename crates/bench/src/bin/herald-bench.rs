@@ -4,7 +4,10 @@
 //!
 //! It starts `herald all` against the local RabbitMQ and PostgreSQL (its own
 //! database and broker prefix), a local HTTP sink, webhook notifiers and rules;
-//! sends events; waits for every delivery; and prints one JSON line with the
+//! sends one event through the API and waits for its delivery (`warm_up_ms`:
+//! the router and senders read the rules once per change, when the next event
+//! comes, so the run measures routing with them loaded, however many there
+//! are); sends the events; waits for every delivery; and prints one JSON line with the
 //! throughput, the send-to-sink latency percentiles, Herald's peak memory and
 //! CPU per delivery. In the same run it measures the raw limit — the same
 //! number of messages published with confirms to a bare durable queue,
@@ -210,6 +213,7 @@ async fn measure_herald(
 ) -> anyhow::Result<Value> {
     herald.wait_ready(Duration::from_secs(60)).await?;
     let paths = setup(herald, sink, args).await?;
+    let warm_up = warm_up(herald, sink, &paths).await?;
 
     let database = herald.database.clone();
     let before = Cpu::now(herald.pids()[0], &database);
@@ -217,6 +221,7 @@ async fn measure_herald(
     let used = Cpu::now(herald.pids()[0], &database).minus(&before);
     let deliveries = line["deliveries"].as_f64().unwrap_or(1.0);
     let per_delivery = |s: f64| (s * 1e6 / deliveries).round();
+    line["warm_up_ms"] = json!(round(warm_up.as_secs_f64() * 1000.0));
     line["herald_cpu_seconds"] = json!(round(used.herald));
     line["cpu_us_per_delivery"] = json!({
         "herald": per_delivery(used.herald),
@@ -261,6 +266,21 @@ async fn setup(herald: &Deployment, sink: &Sink, args: &Args) -> anyhow::Result<
         herald.post("/rules", rule).await?;
     }
     Ok(paths)
+}
+
+/// Sends one event through the API and waits for its deliveries, so that the
+/// run measures Herald with its configuration loaded (the router and senders
+/// read the rules once per change, when the first event after it comes).
+/// Returns how long that first event took.
+async fn warm_up(herald: &Deployment, sink: &Sink, paths: &[String]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    herald
+        .post("/events", serde_json::to_value(event(Severity::Info)?)?)
+        .await?;
+    for path in paths {
+        sink.wait_delivered(path, 1, Duration::from_secs(60)).await;
+    }
+    Ok(started.elapsed())
 }
 
 fn event(severity: Severity) -> anyhow::Result<Event> {

@@ -154,12 +154,12 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ),
     (
         "HERALD_SENDER_CONCURRENCY",
-        "256",
+        "512",
         "Deliveries in flight per sender process.",
     ),
     (
         "HERALD_SENDER_PER_NOTIFIER",
-        "32",
+        "128",
         "Deliveries in flight to one notifier per sender, well below HERALD_SENDER_CONCURRENCY so that one endpoint cannot take every slot; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's are put aside for a moment.",
     ),
     (

@@ -80,8 +80,8 @@ pub struct SenderOptions {
 impl Default for SenderOptions {
     fn default() -> Self {
         SenderOptions {
-            concurrency: 256,
-            per_notifier: 32,
+            concurrency: 512,
+            per_notifier: 128,
             prefetch: 256,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),

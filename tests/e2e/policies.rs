@@ -142,16 +142,19 @@ async fn a_resolve_reaches_pagerduty_as_resolve_with_the_same_dedup_key_even_whe
     app.rule(json!({"severities": ["critical"], "notifiers": [quiet], "send_resolved": false}))
         .await;
     let firing = json!({"source": "db-01", "category": "system", "kind": "disk_full",
-        "severity": "critical", "title": "Disk full", "dedup_key": "db-01-disk"});
+        "severity": "critical", "title": "Disk full", "dedup_key": "db-01-disk",
+        "labels": {"mount": "/var"}});
     let fired = app.publish(firing).await[0];
     app.wait_notification(fired, pager, "sent", SOON).await;
     app.wait_notification(fired, quiet, "sent", SOON).await;
     let (_, problems) = app.get("/problems").await;
     let open = problems["items"].as_array().unwrap();
     assert!(
-        open.iter()
-            .any(|p| p["key"] == "db-01-disk" && p["event_id"] == fired.to_string()),
-        "{problems}"
+        open.iter().any(|p| p["key"] == "db-01-disk"
+            && p["event_id"] == fired.to_string()
+            && p["title"] == "Disk full"
+            && p["labels"] == json!({"mount": "/var"})),
+        "the problem keeps its opener's title and labels: {problems}"
     );
     // Info: no rule selects it by itself.
     let resolving = json!({"source": "db-01", "category": "system", "kind": "disk_full",

@@ -7,9 +7,9 @@
 //! sends one event through the API and waits for its delivery (`warm_up_ms`:
 //! the router and senders read the rules once per change, when the next event
 //! comes, so the run measures routing with them loaded, however many there
-//! are); sends the events; waits for every delivery; and prints one JSON line with the
-//! throughput, the send-to-sink latency percentiles, Herald's peak memory and
-//! CPU per delivery. In the same run it measures the raw limit — the same
+//! are); sends the events; waits for every delivery; and prints one JSON line
+//! with the throughput, the send-to-sink latency percentiles, Herald's peak
+//! memory and CPU per delivery. In the same run it measures the raw limit — the same
 //! number of messages published with confirms to a bare durable queue,
 //! consumed with manual acks and each POSTed to the same sink — and prints
 //! Herald's throughput as a ratio of it (`--no-raw` skips it).

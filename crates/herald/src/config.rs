@@ -154,17 +154,17 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ),
     (
         "HERALD_SENDER_CONCURRENCY",
-        "512",
+        "1024",
         "Deliveries in flight per sender process.",
     ),
     (
         "HERALD_SENDER_PER_NOTIFIER",
-        "128",
+        "256",
         "Deliveries in flight to one notifier per sender, well below HERALD_SENDER_CONCURRENCY so that one endpoint cannot take every slot; beyond it a healthy notifier's jobs wait their turn, a slow or failing one's are put aside for a moment.",
     ),
     (
         "HERALD_SENDER_PREFETCH",
-        "256",
+        "512",
         "Jobs a sender holds per delivery queue before their outcome is written; the rest wait in the queue, where the router sees the backlog.",
     ),
     (

@@ -80,9 +80,9 @@ pub struct SenderOptions {
 impl Default for SenderOptions {
     fn default() -> Self {
         SenderOptions {
-            concurrency: 512,
-            per_notifier: 128,
-            prefetch: 256,
+            concurrency: 1024,
+            per_notifier: 256,
+            prefetch: 512,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             max_replays: 10,

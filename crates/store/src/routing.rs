@@ -1,9 +1,10 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use herald_model::{Event, Inhibition, Monitor, NotificationStatus, QuietHours, Rule, Silence};
 use time::OffsetDateTime;
 use tokio_postgres::IsolationLevel;
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use crate::state::{Planned, StateTx};
@@ -423,13 +424,14 @@ struct EventColumns<'a> {
     kinds: Vec<String>,
     severities: Vec<String>,
     scopes: Vec<String>,
-    bodies: Vec<serde_json::Value>,
+    /// Written straight into the statement's buffer: no JSON tree per event.
+    bodies: Vec<Json<&'a Event>>,
     occurred: Vec<OffsetDateTime>,
     /// Whether any notification (suppressed ones too) was decided for it.
     matched: Vec<bool>,
     problem_keys: Vec<String>,
     resolved: Vec<bool>,
-    labels: Vec<serde_json::Value>,
+    labels: Vec<Json<&'a BTreeMap<String, String>>>,
     titles: Vec<&'a str>,
 }
 
@@ -468,18 +470,12 @@ impl<'a> EventColumns<'a> {
             kinds: col(|e| e.kind.clone()),
             severities: col(|e| e.severity.to_string()),
             scopes: col(|e| e.scope.to_string()),
-            bodies: events
-                .iter()
-                .map(|e| serde_json::to_value(e).expect("an event is JSON"))
-                .collect(),
+            bodies: events.iter().map(Json).collect(),
             occurred: events.iter().map(|e| e.occurred_at).collect(),
             matched: events.iter().map(|e| selected.contains(&e.id)).collect(),
             problem_keys: events.iter().map(herald_model::problem_key).collect(),
             resolved: events.iter().map(|e| e.resolved).collect(),
-            labels: events
-                .iter()
-                .map(|e| serde_json::to_value(&e.labels).expect("labels are JSON"))
-                .collect(),
+            labels: events.iter().map(|e| Json(&e.labels)).collect(),
             titles: events.iter().map(|e| e.title.as_str()).collect(),
         }
     }
@@ -492,7 +488,7 @@ struct NotificationColumns<'a> {
     notifiers: Vec<Uuid>,
     names: Vec<&'a str>,
     kinds: Vec<&'a str>,
-    rules: Vec<serde_json::Value>,
+    rules: Vec<Json<&'a [Uuid]>>,
     notes: Vec<Option<serde_json::Value>>,
     statuses: Vec<&'static str>,
     reasons: Vec<Option<&'a str>>,
@@ -530,7 +526,7 @@ impl<'a> NotificationColumns<'a> {
             kinds: notifications.iter().map(|n| n.kind.as_str()).collect(),
             rules: notifications
                 .iter()
-                .map(|n| serde_json::to_value(&n.rule_ids).expect("ids are JSON"))
+                .map(|n| Json(n.rule_ids.as_slice()))
                 .collect(),
             notes: notifications
                 .iter()

@@ -419,9 +419,9 @@ static INSERT_NOTIFICATIONS: LazyLock<String> = LazyLock::new(|| {
 /// A batch's events as statement parameters.
 struct EventColumns<'a> {
     ids: Vec<Uuid>,
-    sources: Vec<String>,
+    sources: Vec<&'a str>,
     categories: Vec<String>,
-    kinds: Vec<String>,
+    kinds: Vec<&'a str>,
     severities: Vec<String>,
     scopes: Vec<String>,
     /// Written straight into the statement's buffer: no JSON tree per event.
@@ -465,9 +465,9 @@ impl<'a> EventColumns<'a> {
         let selected: HashSet<Uuid> = notifications.iter().map(|n| n.event_id).collect();
         EventColumns {
             ids: events.iter().map(|e| e.id).collect(),
-            sources: col(|e| e.source.clone()),
+            sources: events.iter().map(|e| e.source.as_str()).collect(),
             categories: col(|e| e.category.to_string()),
-            kinds: col(|e| e.kind.clone()),
+            kinds: events.iter().map(|e| e.kind.as_str()).collect(),
             severities: col(|e| e.severity.to_string()),
             scopes: col(|e| e.scope.to_string()),
             bodies: events.iter().map(Json).collect(),

@@ -220,10 +220,13 @@ impl Deployment {
         }
         let prefix = self.var("HERALD_AMQP_PREFIX").unwrap_or_default();
         let amqp = self.var("HERALD_AMQP_URL").unwrap_or_else(|| AMQP.into());
+        // Every queue Herald declared, one per kind and lane: left behind,
+        // each costs the broker its statistics until it expires, and the runs
+        // after this one would measure that too.
         let topology = herald_queue::Topology::new(
             &prefix,
             herald_queue::QueueType::Classic,
-            &["webhook", "email"],
+            herald_channels::KINDS,
         );
         let connect = lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default());
         if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connect).await

@@ -34,6 +34,7 @@ const LINGER: Duration = Duration::from_millis(4);
 /// While no other statement runs, a batch lingers past [`SMALL`] on this
 /// rule: at 1,000 events/s in messages of ten, ten leases and ten outcomes
 /// then make one statement each instead of two (half the transactions).
+/// Timers tick in milliseconds, so the pause waited is 1–2 ms.
 const GAP: Duration = Duration::from_millis(1);
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -139,5 +140,64 @@ where
                 let _ = reply.send(Err(error.shared()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::Instant;
+
+    use super::{Batcher, GAP, LINGER, SMALL};
+
+    /// Each batch a batcher ran: its requests and when.
+    type Log = Arc<Mutex<Vec<(Vec<u32>, Instant)>>>;
+
+    /// A batcher that records each batch it runs.
+    fn recording() -> (Batcher<u32, ()>, Log) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let batcher = Batcher::spawn_writes(move |reqs: Arc<Vec<u32>>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push((reqs.to_vec(), Instant::now()));
+                Ok(())
+            }
+        });
+        (batcher, seen)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_arriving_together_make_one_statement_past_the_small_batch_size() {
+        let (batcher, seen) = recording();
+        let batcher = Arc::new(batcher);
+        let n = (SMALL + 4) as u32;
+        let mut calls = tokio::task::JoinSet::new();
+        // One message's jobs: each reaches the batcher after it took the
+        // ones before, none after a pause.
+        for i in 0..n {
+            let batcher = batcher.clone();
+            calls.spawn(async move { batcher.call(i).await });
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        }
+        while let Some(answer) = calls.join_next().await {
+            answer.unwrap().unwrap();
+        }
+        let batches: Vec<Vec<u32>> = seen.lock().unwrap().iter().map(|b| b.0.clone()).collect();
+        assert_eq!(batches, vec![(0..n).collect::<Vec<u32>>()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_request_waits_one_pause_for_company_not_the_whole_linger() {
+        let (batcher, seen) = recording();
+        let asked = Instant::now();
+        batcher.call(7).await.unwrap();
+        let (batch, ran) = seen.lock().unwrap()[0].clone();
+        assert_eq!(batch, vec![7]);
+        let waited = ran - asked;
+        assert!(waited >= GAP && waited < LINGER, "waited {waited:?}");
     }
 }

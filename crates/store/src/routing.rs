@@ -489,7 +489,7 @@ struct NotificationColumns<'a> {
     names: Vec<&'a str>,
     kinds: Vec<&'a str>,
     rules: Vec<Json<&'a [Uuid]>>,
-    notes: Vec<Option<serde_json::Value>>,
+    notes: Vec<Option<Json<&'a [String]>>>,
     statuses: Vec<&'static str>,
     reasons: Vec<Option<&'a str>>,
     due: Vec<Option<OffsetDateTime>>,
@@ -530,7 +530,7 @@ impl<'a> NotificationColumns<'a> {
                 .collect(),
             notes: notifications
                 .iter()
-                .map(|n| (!n.notes.is_empty()).then(|| serde_json::json!(n.notes)))
+                .map(|n| (!n.notes.is_empty()).then_some(Json(n.notes.as_slice())))
                 .collect(),
             statuses: notifications.iter().map(|n| n.status.as_str()).collect(),
             reasons: notifications.iter().map(|n| n.reason.as_deref()).collect(),

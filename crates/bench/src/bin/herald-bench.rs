@@ -592,8 +592,16 @@ fn extend(line: &mut Value, more: Value) {
     }
 }
 
-/// CPU seconds used so far by Herald, its PostgreSQL backends and RabbitMQ.
+/// CPU seconds used so far by Herald, and by each PostgreSQL backend of its
+/// database and each RabbitMQ (`beam.smp`) process.
 struct Cpu {
+    herald: f64,
+    postgres: HashMap<u32, f64>,
+    rabbitmq: HashMap<u32, f64>,
+}
+
+/// CPU seconds used between two [`Cpu`] readings.
+struct Used {
     herald: f64,
     postgres: f64,
     rabbitmq: f64,
@@ -601,19 +609,28 @@ struct Cpu {
 
 impl Cpu {
     fn now(herald: u32, database: &str) -> Cpu {
-        let sum = |pids: Vec<u32>| pids.into_iter().map(cpu_seconds).sum();
+        let each = |pids: Vec<u32>| pids.into_iter().map(|p| (p, cpu_seconds(p))).collect();
         Cpu {
             herald: cpu_seconds(herald),
-            postgres: sum(pids_matching(database)),
-            rabbitmq: sum(pids_matching("beam.smp")),
+            postgres: each(pids_matching(database)),
+            rabbitmq: each(pids_matching("beam.smp")),
         }
     }
 
-    fn minus(&self, before: &Cpu) -> Cpu {
-        Cpu {
+    /// Process by process: one that started since `before` counts whole, and
+    /// one that ended since (a backend closed, an Erlang tool such as
+    /// `rabbitmqctl` exited) drops out instead of taking its earlier time off
+    /// the others'.
+    fn minus(&self, before: &Cpu) -> Used {
+        let since = |now: &HashMap<u32, f64>, then: &HashMap<u32, f64>| {
+            now.iter()
+                .map(|(pid, cpu)| cpu - then.get(pid).copied().unwrap_or(0.0))
+                .sum()
+        };
+        Used {
             herald: self.herald - before.herald,
-            postgres: self.postgres - before.postgres,
-            rabbitmq: self.rabbitmq - before.rabbitmq,
+            postgres: since(&self.postgres, &before.postgres),
+            rabbitmq: since(&self.rabbitmq, &before.rabbitmq),
         }
     }
 }

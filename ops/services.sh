@@ -193,7 +193,14 @@ if $want_schemathesis; then
     command -v python3 >/dev/null 2>&1 || apt_install python3
     python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$venv"; }
     log "installing schemathesis $schemathesis_version in $venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
+    # PyPI is the one registry fetched from here on every new machine; a
+    # passing network hiccup gets two more tries before the run stops.
+    for attempt in 1 2 3; do
+      "$venv/bin/pip" install --quiet --disable-pip-version-check --retries 10 --timeout 60 \
+        "schemathesis==$schemathesis_version" >&2 && break
+      [ "$attempt" = 3 ] && { log "pip could not install schemathesis $schemathesis_version"; exit 1; }
+      log "pip failed (try $attempt of 3); trying again"
+    done
   fi
   echo "HERALD_TEST_SCHEMATHESIS=$venv/bin/st"
 fi

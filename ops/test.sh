@@ -9,7 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(ops/services.sh --smtp --irc --promtool --schemathesis --browser --alertmanager | grep '^HERALD_TEST_' | sed 's/^/export /')"
+# Captured first: inside `eval "$(...)"` a failure of services.sh would be
+# lost, and the tests would run without a service and fail far from the cause.
+services=$(ops/services.sh --smtp --irc --promtool --schemathesis --browser --alertmanager) ||
+  { echo "ops/test.sh: ops/services.sh failed (its [services] lines above say where)" >&2; exit 1; }
+eval "$(printf '%s\n' "$services" | grep '^HERALD_TEST_' | sed 's/^/export /')"
 
 drop_test_databases() {
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc \
